@@ -1,0 +1,55 @@
+# Every target installs what it needs first; `make run` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+UV        := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+STAMP     := $(VENV)/.setup-complete
+CONFIG    ?= configs/local.yaml
+PYTEST_ARGS ?=
+
+# python3.10 from PATH, or from pyenv's versions when the shim does not select it.
+PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+                 if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
+
+.PHONY: help setup data run test test-unit test-e2e lint clean check-config
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv from requirements.lock with uv (seconds when nothing changed)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (TFX 1.16 needs 3.10; install it, e.g. with pyenv)"; exit 1; }
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	@$(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)" || $(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+data: setup ## copy the taxi CSV shipped in the tfx package to data/taxi/
+	@$(PY) -m pipeline data
+
+run: setup data ## run the whole pipeline locally (CONFIG=configs/local.yaml)
+	@$(PY) -m pipeline run --config $(CONFIG)
+
+check-config: setup ## validate CONFIG and print it
+	@$(PY) -m pipeline check-config --config $(CONFIG)
+
+test: setup ## run every test (unit and end-to-end)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## run the fast tests only
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: setup ## run the pipeline end-to-end tests only
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: setup ## ruff over the project
+	$(VENV)/bin/ruff check .
+
+clean: ## remove run outputs and caches (keeps .venv and data/)
+	rm -rf outputs build .pytest_cache .ruff_cache test-artifacts
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

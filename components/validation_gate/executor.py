@@ -1,0 +1,69 @@
+"""Stops the pipeline when ExampleValidator found anomalies of a blocking severity.
+
+ExampleValidator only records anomalies; Transform and Trainer would go on with
+bad data. The gate fails its own execution instead, which stops every component
+downstream of it, on the local runner and on Kubeflow alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.validation_gate.anomalies import ANOMALIES_FILE, AnomalyRow, anomaly_rows
+
+REPORT_FILE = "validation_report.json"
+
+
+class DataValidationError(RuntimeError):
+    """The data broke the schema; the message lists every blocking anomaly."""
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        fail_on = set(json.loads(exec_properties["fail_on"]))
+        anomalies_artifact = artifact_utils.get_single_instance(input_dict["anomalies"])
+        rows = read_anomalies(anomalies_artifact)
+        blocking = [row for row in rows if row.severity in fail_on]
+        report = {
+            "passed": not blocking,
+            "fail_on": sorted(fail_on),
+            "anomalies": [row.as_dict() for row in rows],
+        }
+        report_artifact = artifact_utils.get_single_instance(output_dict["report"])
+        io_utils.write_string_file(
+            os.path.join(report_artifact.uri, REPORT_FILE), json.dumps(report, indent=2)
+        )
+        report_artifact.set_int_custom_property("anomaly_count", len(rows))
+        report_artifact.set_int_custom_property("passed", int(not blocking))
+        if blocking:
+            raise DataValidationError(describe_blocking(blocking))
+
+
+def read_anomalies(artifact: types.Artifact) -> list[AnomalyRow]:
+    rows = []
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
+        anomalies = anomalies_pb2.Anomalies()
+        anomalies.ParseFromString(io_utils.read_bytes_file(path))
+        rows.extend(anomaly_rows(anomalies, split))
+    return rows
+
+
+def describe_blocking(rows: list[AnomalyRow]) -> str:
+    lines = [f"data validation failed: {len(rows)} blocking anomal{'y' if len(rows) == 1 else 'ies'}"]
+    lines.extend("  " + row.one_line() for row in rows)
+    lines.append("Nothing downstream ran: no training, no push. Fix the data or review the schema.")
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Writes verdict.json and records headline metrics on the verdict artifact."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.verdict.verdict import OVERALL, build_verdict
+
+VERDICT_FILE = "verdict.json"
+CANDIDATE = "candidate"
+BASELINE = "baseline"
+HEADLINE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "example_count")
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        evaluation = json.loads(exec_properties["evaluation_config"])
+        evaluation_uri = artifact_utils.get_single_uri(input_dict["evaluation"])
+        blessing = artifact_utils.get_single_instance(input_dict["blessing"])
+        per_model = metrics_by_model(evaluation_uri)
+        verdict = build_verdict(
+            evaluation,
+            candidate=per_model.get(CANDIDATE) or per_model.get("", {}),
+            baseline=per_model.get(BASELINE, {}),
+            blessed=bool(blessing.get_int_custom_property("blessed")),
+        )
+        artifact = artifact_utils.get_single_instance(output_dict["verdict"])
+        io_utils.write_string_file(
+            os.path.join(artifact.uri, VERDICT_FILE), json.dumps(verdict.as_dict(), indent=2)
+        )
+        artifact.set_int_custom_property("blessed", int(verdict.blessed))
+        overall = verdict.slices.get(OVERALL, {})
+        for name in HEADLINE_METRICS:
+            if name in overall:
+                artifact.set_float_custom_property(name, overall[name])
+        failed = [check.one_line() for check in verdict.checks if not check.passed]
+        artifact.set_string_custom_property("failed_checks", "\n".join(failed))
+
+
+def metrics_by_model(evaluation_uri: str) -> dict[str, dict[str, dict[str, float]]]:
+    """model name -> slice name -> metric -> value, from TFMA's metrics file."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+        slice_name = describe_slice(metrics_for_slice.slice_key)
+        for item in metrics_for_slice.metric_keys_and_values:
+            key, value = item.key, item.value
+            if key.is_diff or not value.HasField("double_value") or key.HasField("sub_key"):
+                continue
+            by_slice = result.setdefault(key.model_name, {}).setdefault(slice_name, {})
+            by_slice[key.name] = value.double_value.value
+    return result
+
+
+def describe_slice(slice_key) -> str:
+    parts = []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        parts.append(f"{single.column}={value}")
+    return ", ".join(parts) or OVERALL

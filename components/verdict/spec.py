@@ -1,0 +1,25 @@
+"""ComponentSpec of the verdict writer."""
+
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+
+class EvaluationVerdict(Artifact):
+    """verdict.json: blessed or not, every threshold checked, metrics per slice."""
+
+    TYPE_NAME = "EvaluationVerdict"
+
+
+class VerdictSpec(ComponentSpec):
+    PARAMETERS = {
+        # JSON of the evaluation section of the config (thresholds, baseline margin).
+        "evaluation_config": ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+    OUTPUTS = {
+        "verdict": ChannelParameter(type=EvaluationVerdict),
+    }

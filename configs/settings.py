@@ -1,0 +1,266 @@
+"""The one place where pipeline configuration is loaded and validated.
+
+Configuration is YAML in this folder, checked by the typed model below. Single
+values can be overridden with dotted keys (``training.epochs=3``). Environment
+variables are read here and nowhere else.
+
+This module must stay light: it is imported by commands that never touch
+TensorFlow (lineage, help, config checks), so it imports only pydantic and yaml.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = CONFIG_DIR / "local.yaml"
+# A pipeline name must be usable as a Kubeflow pipeline name and a folder name.
+PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+ENV_PREFIX = "TAXI_TFX_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, with the offending key or path in the message."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Strict):
+    data: Path = Field(description="A CSV file, a folder of CSVs, or a folder of span-N/ folders.")
+    output: Path = Field(description="Everything the pipeline writes lives under this folder.")
+    schema_file: Path | None = Field(
+        default=None, description="Curated schema (ImportSchemaGen); null infers one (SchemaGen)."
+    )
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output / "pipeline_root"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output / "metadata.sqlite"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.output / "serving"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.output / "logs"
+
+
+class LabelConfig(_Strict):
+    column: str = "tips"
+    # The example is positive when column > fraction * reference_column.
+    # With reference_column null the column must already hold 0/1.
+    reference_column: str | None = "fare"
+    fraction: Annotated[float, Field(gt=0)] = 0.2
+
+
+class FeaturesConfig(_Strict):
+    numeric: list[str] = Field(default_factory=list, description="Z-scored floats.")
+    bucketized: dict[str, Annotated[int, Field(ge=2, le=1000)]] = Field(
+        default_factory=dict, description="Float column -> number of quantile buckets."
+    )
+    integer_categorical: dict[str, Annotated[int, Field(ge=2, le=100_000)]] = Field(
+        default_factory=dict, description="Integer column -> number of ids (0..n-1)."
+    )
+    string_categorical: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=dict, description="String column -> top-k vocabulary size."
+    )
+
+    @model_validator(mode="after")
+    def _each_column_once(self) -> FeaturesConfig:
+        seen: dict[str, str] = {}
+        for group in ("numeric", "bucketized", "integer_categorical", "string_categorical"):
+            for column in getattr(self, group):
+                if column in seen:
+                    raise ValueError(f"column {column!r} is declared in both {seen[column]} and {group}")
+                seen[column] = group
+        if not seen:
+            raise ValueError("no features declared")
+        return self
+
+    def columns(self) -> list[str]:
+        return [
+            *self.numeric,
+            *self.bucketized,
+            *self.integer_categorical,
+            *self.string_categorical,
+        ]
+
+
+class TrainingConfig(_Strict):
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 12
+    batch_size_per_replica: Annotated[int, Field(ge=1, le=65536)] = 128
+    learning_rate: Annotated[float, Field(gt=0)] = 0.003
+    hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128, 64])
+    embedding_dim: Annotated[int, Field(ge=1, le=512)] = 8
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # With no GPU, MirroredStrategy runs over this many logical CPU devices.
+    cpu_replicas: Annotated[int, Field(ge=1, le=64)] = 2
+    early_stopping_patience: Annotated[int, Field(ge=1)] = 3
+    # Training stops with an error when the loss is NaN/inf or exceeds this value.
+    max_loss: Annotated[float, Field(gt=0)] = 100.0
+    seed: int = 42
+
+
+class ThresholdConfig(_Strict):
+    metric: Literal["auc", "binary_accuracy", "precision", "recall", "auc_precision_recall"]
+    lower_bound: Annotated[float, Field(ge=0, le=1)]
+
+
+class EvaluationConfig(_Strict):
+    # Each entry is a list of feature names to slice by; [] is the overall slice.
+    slices: list[list[str]] = Field(default_factory=lambda: [[]])
+    thresholds: list[ThresholdConfig] = Field(default_factory=list)
+    # A new model may be worse than the last blessed one by at most this much AUC.
+    max_auc_drop_vs_baseline: Annotated[float, Field(ge=0, le=1)] = 0.01
+
+    @field_validator("thresholds")
+    @classmethod
+    def _at_least_one_threshold(cls, value: list[ThresholdConfig]) -> list[ThresholdConfig]:
+        # Without any threshold TFX writes no blessing at all (tensorflow/tfx#5148).
+        if not value:
+            raise ValueError("at least one threshold is required, or no model can be blessed")
+        return value
+
+
+class ValidationGateConfig(_Strict):
+    # Anomalies of these severities stop the run before Transform.
+    fail_on: list[Literal["ERROR", "WARNING", "UNKNOWN"]] = Field(default_factory=lambda: ["ERROR"])
+
+
+class MetadataConfig(_Strict):
+    kind: Literal["sqlite", "mysql", "postgresql"] = "sqlite"
+    host: str = "127.0.0.1"
+    port: int | None = None
+    database: str = "mlmd"
+    user: str | None = None
+    # Never stored in a file: read from the TAXI_TFX_METADATA_PASSWORD variable.
+    password_env: str = "TAXI_TFX_METADATA_PASSWORD"
+
+
+class PipelineConfig(_Strict):
+    pipeline_name: Annotated[str, Field(pattern=PIPELINE_NAME_PATTERN)] = "taxi-tfx"
+    paths: PathsConfig
+    label: LabelConfig = LabelConfig()
+    features: FeaturesConfig
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig
+    validation: ValidationGateConfig = ValidationGateConfig()
+    metadata: MetadataConfig = MetadataConfig()
+    beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
+    enable_cache: bool = True
+
+    @model_validator(mode="after")
+    def _label_not_a_feature(self) -> PipelineConfig:
+        if self.label.column in self.features.columns():
+            raise ValueError(f"label column {self.label.column!r} is also declared as a feature")
+        return self
+
+    def metadata_password(self) -> str | None:
+        return os.environ.get(self.metadata.password_env)
+
+
+def load_config(
+    path: Path | str | None = None,
+    overrides: list[str] | None = None,
+    check_paths: bool = True,
+) -> PipelineConfig:
+    """Loads, overrides and validates a pipeline configuration.
+
+    Args:
+      path: YAML file; the bundled ``local.yaml`` when None.
+      overrides: ``dotted.key=value`` strings; values are parsed as YAML.
+      check_paths: whether input files named by the config must exist.
+
+    Returns:
+      The validated configuration.
+
+    Raises:
+      ConfigError: naming the file and the offending key or path.
+    """
+    path = Path(path) if path else DEFAULT_CONFIG
+    raw = _read_yaml(path)
+    for item in overrides or []:
+        _apply_override(raw, item)
+    for key, value in _environment_overrides().items():
+        _apply_override(raw, f"{key}={value}")
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe_validation_error(path, error)) from None
+    if check_paths:
+        _check_input_paths(path, config)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return raw
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like dotted.key=value")
+    parts = key.strip().split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {item!r}: value is not valid YAML: {error}") from None
+
+
+def _environment_overrides() -> dict[str, str]:
+    """TAXI_TFX_OUTPUT and TAXI_TFX_DATA override the two paths users move most."""
+    mapping = {"OUTPUT": "paths.output", "DATA": "paths.data"}
+    return {
+        key: os.environ[ENV_PREFIX + name]
+        for name, key in mapping.items()
+        if os.environ.get(ENV_PREFIX + name)
+    }
+
+
+def _describe_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        else:
+            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _check_input_paths(path: Path, config: PipelineConfig) -> None:
+    if not config.paths.data.exists():
+        raise ConfigError(
+            f"{path}: paths.data: no such file or folder: {config.paths.data}"
+            " (run `make data` to materialise the default taxi data)"
+        )
+    schema = config.paths.schema_file
+    if schema is not None and not schema.is_file():
+        raise ConfigError(f"{path}: paths.schema_file: no such file: {schema}")

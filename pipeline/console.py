@@ -1,0 +1,128 @@
+"""What the user sees during a run: one line per component, the full log in a file.
+
+TFX, Beam, absl and TensorFlow write hundreds of lines per run to stdout and
+stderr, some of them from C++. While the pipeline runs, both file descriptors
+point at the log file, and progress goes to a console bound to the original
+terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+
+RUNNING = re.compile(r"^Component (\S+) is running\.$")
+FINISHED = re.compile(r"^Component (\S+) is finished\.$")
+CACHED = re.compile(r"^A cached execution \d+ is used\.$")
+
+
+class ComponentProgress(logging.Handler):
+    """Turns the local runner's log lines into one progress line per component."""
+
+    def __init__(self, console: Console):
+        super().__init__(level=logging.INFO)
+        self.console = console
+        self.current: str | None = None
+        self.started = 0.0
+        self.cached = False
+        self._status = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if match := RUNNING.match(message):
+            self._start(match.group(1))
+        elif CACHED.match(message):
+            self.cached = True
+        elif match := FINISHED.match(message):
+            self._finish(match.group(1))
+
+    def _start(self, component: str) -> None:
+        self.current, self.started, self.cached = component, time.perf_counter(), False
+        if self.console.is_terminal:
+            self._status = self.console.status(f"{component} running…")
+            self._status.start()
+        else:
+            self.console.print(f"  … {component}", highlight=False)
+
+    def _finish(self, component: str) -> None:
+        self._stop_status()
+        seconds = time.perf_counter() - self.started
+        note = "cached" if self.cached else "done"
+        self.console.print(f"  [green]✔[/] {component:<32} {seconds:6.1f}s  {note}", highlight=False)
+        self.current = None
+
+    def fail_current(self) -> str | None:
+        """Marks the running component as failed; returns its name."""
+        self._stop_status()
+        if self.current:
+            seconds = time.perf_counter() - self.started
+            self.console.print(f"  [red]✘[/] {self.current:<32} {seconds:6.1f}s  FAILED",
+                               highlight=False)
+        return self.current
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def quiet_library_noise() -> None:
+    """Silences warnings users cannot act on; they still reach the log file."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # google-api-core warns dozens of times that Python 3.10 is past end of life.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@contextlib.contextmanager
+def output_to_log(log_file: Path) -> Iterator[Console]:
+    """Sends stdout, stderr and Python logging to log_file; yields a console on the terminal."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved_out), "w", buffering=1, encoding="utf-8")
+    console = Console(file=terminal, force_terminal=os.isatty(saved_out) or None, soft_wrap=True)
+    root = logging.getLogger()
+    previous = (root.level, list(root.handlers))
+    with open(log_file, "a", buffering=1, encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.handlers = [handler]
+        root.setLevel(logging.INFO)
+        logging.captureWarnings(True)
+        _quiet_absl()
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            logging.getLogger("absl").setLevel(logging.WARNING)
+            root.setLevel(previous[0])
+            root.handlers = previous[1]
+            logging.captureWarnings(False)
+            terminal.close()
+
+
+def _quiet_absl() -> None:
+    """Routes absl logging through Python logging at INFO, without absl's stderr handler."""
+    absl_logger = logging.getLogger("absl")
+    absl_logger.setLevel(logging.INFO)
+    absl_logger.propagate = True
+    for handler in list(absl_logger.handlers):
+        absl_logger.removeHandler(handler)

@@ -1,0 +1,97 @@
+"""What create_pipeline receives, decided from the configuration without importing TFX."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from configs.settings import PipelineConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The code TFX calls by dotted path. Its hash is part of the Transform and
+# Trainer properties, so that editing it invalidates the cache (with dotted
+# paths TFX cannot see code changes by itself).
+USER_CODE_PACKAGES = ("trainer",)
+
+
+@dataclass(frozen=True)
+class PipelineInputs:
+    """Everything create_pipeline needs, decided by a runner."""
+
+    pipeline_name: str
+    pipeline_root: str
+    data_root: str
+    data_pattern: str
+    serving_dir: str
+    user_code_config: dict[str, Any]
+    evaluation: dict[str, Any]
+    fail_on: list[str]
+    schema_file: str | None = None
+    beam_pipeline_args: list[str] = field(default_factory=list)
+    enable_cache: bool = True
+    # Local runs find the baseline with a Resolver node; open-source Kubeflow has
+    # no resolver executor, so its runner turns this off.
+    resolve_baseline: bool = True
+
+
+def data_source(path: Path) -> tuple[str, str]:
+    """Splits a data path into ExampleGen's input_base and file pattern.
+
+    A file is read alone; a folder is read as every CSV in it.
+    """
+    path = path.resolve()
+    if path.is_file():
+        return str(path.parent), path.name
+    return str(path), "*.csv"
+
+
+def user_code_version() -> dict[str, str]:
+    """Content hash of the user code and, when available, the git commit."""
+    digest = hashlib.sha256()
+    for package in USER_CODE_PACKAGES:
+        for source in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            digest.update(source.relative_to(PROJECT_ROOT).as_posix().encode())
+            digest.update(source.read_bytes())
+    return {"code_sha256": digest.hexdigest()[:16], "git_commit": _git_commit()}
+
+
+def _git_commit() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
+    """PipelineInputs for a run on this machine, everything under paths.output."""
+    paths = config.paths
+    data_root, pattern = data_source(paths.data)
+    user_code_config = {
+        "features": config.features.model_dump(),
+        "label": config.label.model_dump(),
+        "training": config.training.model_dump(),
+        "backup_root": str((paths.output / "trainer_backups").resolve()),
+        # Only the content hash: a new commit that leaves the code alone
+        # must not invalidate the cache.
+        "code_sha256": user_code_version()["code_sha256"],
+    }
+    return PipelineInputs(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(paths.pipeline_root.resolve()),
+        data_root=data_root,
+        data_pattern=pattern,
+        serving_dir=str(paths.serving_dir.resolve()),
+        user_code_config=user_code_config,
+        evaluation=config.evaluation.model_dump(),
+        fail_on=list(config.validation.fail_on),
+        schema_file=str(paths.schema_file.resolve()) if paths.schema_file else None,
+        beam_pipeline_args=list(config.beam_args),
+        enable_cache=config.enable_cache,
+    )

@@ -1,0 +1,118 @@
+"""The DAG. It only wires components: every path and setting arrives as an argument.
+
+CsvExampleGen -> StatisticsGen -> ImportSchemaGen (or SchemaGen) -> ExampleValidator
+-> ValidationGate -> Transform -> Trainer -> [baseline] -> Evaluator -> Verdict, Pusher
+"""
+
+from __future__ import annotations
+
+from tfx.components import (
+    CsvExampleGen,
+    Evaluator,
+    ExampleValidator,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2
+from tfx.types import Channel, standard_artifacts
+
+from components.evaluation import build_eval_config
+from components.validation_gate.component import ValidationGate
+from components.verdict.component import Verdict
+from pipeline.inputs import PipelineInputs
+
+PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.run.run_fn"
+
+
+def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
+    """Builds the TFX pipeline from fully decided inputs."""
+    example_gen = CsvExampleGen(
+        input_base=inputs.data_root,
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=inputs.data_pattern)]
+        ),
+    )
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    if inputs.schema_file:
+        schema_gen = ImportSchemaGen(schema_file=inputs.schema_file)
+    else:
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    validation_gate = ValidationGate(
+        anomalies=example_validator.outputs["anomalies"], fail_on=inputs.fail_on
+    )
+    transform = Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=inputs.user_code_config,
+        # StatisticsGen already describes the raw data; Transform's own pre- and
+        # post-transform statistics would be a second full pass.
+        disable_statistics=True,
+    )
+    # Transform reads nothing from the gate; the edge makes it wait for the gate's verdict.
+    transform.add_upstream_node(validation_gate)
+    trainer = Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        custom_config=inputs.user_code_config,
+    )
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        validation_gate,
+        transform,
+        trainer,
+    ]
+    baseline_model = None
+    if inputs.resolve_baseline:
+        baseline_resolver = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+        components.append(baseline_resolver)
+        baseline_model = baseline_resolver.outputs["model"]
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_model,
+        eval_config=build_eval_config(inputs.evaluation),
+    )
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=inputs.serving_dir)
+        ),
+    )
+    verdict = Verdict(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        evaluation_config=inputs.evaluation,
+    )
+    components += [evaluator, verdict, pusher]
+    return tfx_pipeline.Pipeline(
+        pipeline_name=inputs.pipeline_name,
+        pipeline_root=inputs.pipeline_root,
+        components=components,
+        enable_cache=inputs.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=inputs.beam_pipeline_args,
+    )

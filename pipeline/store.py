@@ -1,0 +1,156 @@
+"""Reading what TFX recorded in ML Metadata.
+
+Imports only ml_metadata (a fraction of a second), never TensorFlow or TFX, so
+the summary and the lineage commands answer quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+PIPELINE_RUN = "pipeline_run"
+NODE = "node"
+STATE_NAMES = {
+    value: name
+    for name, value in metadata_store_pb2.Execution.State.items()
+}
+OUTPUT_EVENTS = (
+    metadata_store_pb2.Event.OUTPUT,
+    metadata_store_pb2.Event.DECLARED_OUTPUT,
+    metadata_store_pb2.Event.INTERNAL_OUTPUT,
+)
+
+
+class StoreError(Exception):
+    """The metadata store cannot be opened or holds nothing for the request."""
+
+
+def sqlite_connection(path: Path, read_only: bool = False) -> metadata_store_pb2.ConnectionConfig:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+        if read_only
+        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
+    return config
+
+
+def connection_from_url(url: str, password: str | None = None):
+    """A ConnectionConfig (or gRPC client config) from a path or URL.
+
+    Accepts a SQLite file path, ``sqlite:///path``, ``mysql://user@host:port/db``,
+    ``postgresql://user@host:port/db`` and ``grpc://host:port``. Passwords come
+    from the caller (an environment variable), never from the URL in a file.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "sqlite"):
+        path = Path(unquote(parsed.path if parsed.scheme else url))
+        if not path.is_file():
+            raise StoreError(f"no metadata store at {path} (has the pipeline run yet?)")
+        return sqlite_connection(path, read_only=True)
+    if parsed.scheme == "grpc":
+        client = metadata_store_pb2.MetadataStoreClientConfig()
+        client.host = parsed.hostname or "localhost"
+        client.port = parsed.port or 8080
+        return client
+    config = metadata_store_pb2.ConnectionConfig()
+    database = parsed.path.lstrip("/") or "mlmd"
+    if parsed.scheme == "mysql":
+        config.mysql.host = parsed.hostname or "127.0.0.1"
+        config.mysql.port = parsed.port or 3306
+        config.mysql.database = database
+        config.mysql.user = unquote(parsed.username or "root")
+        config.mysql.password = password or ""
+        return config
+    if parsed.scheme in ("postgresql", "postgres"):
+        config.postgresql.host = parsed.hostname or "127.0.0.1"
+        config.postgresql.port = str(parsed.port or 5432)
+        config.postgresql.dbname = database
+        config.postgresql.user = unquote(parsed.username or "postgres")
+        if password:
+            config.postgresql.password = password
+        return config
+    raise StoreError(f"unsupported store URL {url!r}: use a path, mysql://, postgresql:// or grpc://")
+
+
+def open_store(connection) -> metadata_store.MetadataStore:
+    try:
+        return metadata_store.MetadataStore(connection)
+    except Exception as error:  # MLMD raises several status error types
+        raise StoreError(f"cannot open the metadata store: {error}") from None
+
+
+@dataclass(frozen=True)
+class ComponentExecution:
+    component: str
+    state: str
+    seconds: float
+    execution: metadata_store_pb2.Execution
+
+
+def pipeline_runs(store, pipeline_name: str | None = None) -> list[metadata_store_pb2.Context]:
+    """Pipeline run contexts, newest first (optionally of one pipeline)."""
+    runs = store.get_contexts_by_type(PIPELINE_RUN)
+    if pipeline_name:
+        pipeline_contexts = {
+            context.id
+            for context in store.get_contexts_by_type("pipeline")
+            if context.name == pipeline_name
+        }
+        if pipeline_contexts:
+            runs = [
+                run for run in runs
+                if any(parent.id in pipeline_contexts
+                       for parent in store.get_parent_contexts_by_context(run.id))
+            ] or runs
+    return sorted(runs, key=lambda run: (run.create_time_since_epoch, run.id), reverse=True)
+
+
+def component_executions(store, run: metadata_store_pb2.Context) -> list[ComponentExecution]:
+    """The executions of a run in the order they started, with component names."""
+    executions = store.get_executions_by_context(run.id)
+    result = []
+    for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
+        result.append(
+            ComponentExecution(
+                component=component_name(store, execution),
+                state=STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
+                seconds=(execution.last_update_time_since_epoch
+                         - execution.create_time_since_epoch) / 1000.0,
+                execution=execution,
+            )
+        )
+    return result
+
+
+def component_name(store, execution: metadata_store_pb2.Execution) -> str:
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type == NODE:
+            return context.name.split(".", 1)[-1]
+    return execution.type.rsplit(".", 1)[-1]
+
+
+def output_artifacts(store, execution_ids: list[int]) -> list[metadata_store_pb2.Artifact]:
+    """Artifacts the given executions produced (or reused, when cached)."""
+    events = store.get_events_by_execution_ids(execution_ids)
+    ids = sorted({event.artifact_id for event in events if event.type in OUTPUT_EVENTS})
+    return list(store.get_artifacts_by_id(ids)) if ids else []
+
+
+def artifacts_of_type(artifacts, type_name: str) -> list[metadata_store_pb2.Artifact]:
+    return [artifact for artifact in artifacts if artifact.type == type_name]
+
+
+def custom_value(artifact, key: str):
+    """A custom property's value as a Python value, or None."""
+    if key not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[key]
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None

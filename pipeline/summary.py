@@ -1,0 +1,123 @@
+"""The end-of-run summary, read back from ML Metadata (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
+from pipeline import store as mlmd
+
+VERDICT_FILE = "verdict.json"
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    components: list[mlmd.ComponentExecution]
+    anomalies: list[AnomalyRow] = field(default_factory=list)
+    verdict: dict | None = None
+    pushed_path: str | None = None
+
+    @property
+    def blessed(self) -> bool | None:
+        return None if self.verdict is None else bool(self.verdict["blessed"])
+
+    def failed_components(self) -> list[str]:
+        return [c.component for c in self.components if c.state == "FAILED"]
+
+
+def summarize_run(store, run) -> RunSummary:
+    """Collects what a run did: component states and times, anomalies, verdict, push."""
+    components = mlmd.component_executions(store, run)
+    outputs = mlmd.output_artifacts(store, [c.execution.id for c in components])
+    summary = RunSummary(run_id=run.name, components=components)
+    for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
+        if "/ExampleValidator/" in artifact.uri:
+            summary.anomalies.extend(read_local_anomalies(artifact.uri))
+    for artifact in mlmd.artifacts_of_type(outputs, "EvaluationVerdict"):
+        summary.verdict = read_verdict(artifact.uri)
+    for artifact in mlmd.artifacts_of_type(outputs, "PushedModel"):
+        if mlmd.custom_value(artifact, "pushed"):
+            summary.pushed_path = mlmd.custom_value(artifact, "pushed_destination")
+    return summary
+
+
+def read_verdict(uri: str) -> dict | None:
+    path = os.path.join(uri, VERDICT_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as reader:
+        return json.load(reader)
+
+
+def print_run_summary(console, config, wall_seconds: float, result, failed: str | None,
+                      log_file) -> None:
+    """Prints the end-of-run summary: what ran, what was found, what was decided."""
+    connection = mlmd.sqlite_connection(config.paths.metadata_path.resolve(), read_only=True) \
+        if config.metadata.kind == "sqlite" else None
+    summary = None
+    if connection is not None and config.paths.metadata_path.is_file():
+        store = mlmd.open_store(connection)
+        runs = mlmd.pipeline_runs(store, config.pipeline_name)
+        summary = summarize_run(store, runs[0]) if runs else None
+    console.print()
+    if summary is not None:
+        status = "[red]FAILED[/]" if result.error else "[green]finished[/]"
+        console.print(f"Run {summary.run_id} {status} in {wall_seconds:.1f} s "
+                      f"(imports {result.import_seconds:.1f} s, pipeline {result.pipeline_seconds:.1f} s)")
+        _print_components(console, summary)
+        _print_anomalies(console, summary.anomalies)
+        _print_verdict(console, summary.verdict)
+        console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False)
+    if config.metadata.kind == "sqlite":
+        console.print(f"  Metadata    {config.paths.metadata_path}", highlight=False)
+    console.print(f"  Log         {log_file}", highlight=False)
+    if result.error is not None:
+        where = f"at {failed}" if failed else "before any component ran"
+        console.print(f"\n[red]The run stopped {where}.[/] {result.error}", highlight=False)
+        console.print("Nothing was pushed by this run. The full traceback is in the log above.",
+                      highlight=False)
+
+
+def _print_components(console, summary: RunSummary) -> None:
+    parts = [f"{c.component} {c.seconds:.1f}s" + (" (cached)" if c.state == "CACHED" else "")
+             for c in summary.components if c.component != "latest_blessed_model_resolver"]
+    console.print("  Components  " + ", ".join(parts), highlight=False)
+
+
+def _print_anomalies(console, anomalies: list[AnomalyRow]) -> None:
+    if not anomalies:
+        console.print("  Anomalies   none")
+        return
+    console.print(f"  Anomalies   {len(anomalies)}")
+    for row in anomalies:
+        console.print(f"    {row.one_line()}", highlight=False)
+
+
+def _print_verdict(console, verdict: dict | None) -> None:
+    if verdict is None:
+        console.print("  Evaluation  not reached")
+        return
+    overall = verdict["slices"].get("Overall", {})
+    metrics = "  ".join(
+        f"{name} {overall[name]:.3f}" for name in ("auc", "binary_accuracy") if overall.get(name)
+    )
+    console.print(f"  Evaluation  {metrics}  ({int(overall.get('example_count', 0))} eval examples)")
+    head = "[green]BLESSED[/]" if verdict["blessed"] else "[red]NOT BLESSED[/]"
+    baseline = "vs last blessed model" if verdict["has_baseline"] else "no baseline yet"
+    console.print(f"  Verdict     {head} ({baseline})")
+    for check in verdict["checks"]:
+        console.print("              " + _check_line(check), highlight=False)
+
+
+def _check_line(check: dict) -> str:
+    status = "PASS" if check["passed"] else "FAIL"
+    value = "missing" if check["value"] is None else f"{check['value']:.4f}"
+    if check["kind"] == "change vs baseline":
+        base = check["baseline_value"]
+        base_text = "none" if base is None else f"{base:.4f}"
+        return (f"{status} {check['slice']} {check['metric']} {value} vs baseline {base_text} "
+                f"(max drop {-check['bound']:.4f})")
+    return f"{status} {check['slice']} {check['metric']} {value} >= {check['bound']:.4f}"

@@ -1,0 +1,43 @@
+"""Streaming metrics that Keras does not ship."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="taxi_tfx")
+class F1Score(keras.metrics.Metric):
+    """Binary F1 accumulated over every batch of an epoch.
+
+    Averaging per-batch F1 scores would be wrong (F1 is not additive), so the
+    metric keeps true positive, false positive and false negative counts and
+    computes F1 from them. Keras resets the counts between epochs.
+    """
+
+    def __init__(self, threshold: float = 0.5, name: str = "f1", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.threshold = threshold
+        self.true_positives = self.add_variable(shape=(), initializer="zeros", name="tp")
+        self.false_positives = self.add_variable(shape=(), initializer="zeros", name="fp")
+        self.false_negatives = self.add_variable(shape=(), initializer="zeros", name="fn")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        actual = ops.reshape(ops.cast(y_true, "float32") > 0.5, [-1])
+        predicted = ops.reshape(ops.cast(y_pred, "float32") > self.threshold, [-1])
+        actual = ops.cast(actual, "float32")
+        predicted = ops.cast(predicted, "float32")
+        self.true_positives.assign_add(ops.sum(actual * predicted))
+        self.false_positives.assign_add(ops.sum((1.0 - actual) * predicted))
+        self.false_negatives.assign_add(ops.sum(actual * (1.0 - predicted)))
+
+    def result(self):
+        denominator = 2.0 * self.true_positives + self.false_positives + self.false_negatives
+        return ops.divide_no_nan(2.0 * self.true_positives, denominator)
+
+    def reset_state(self):
+        for variable in (self.true_positives, self.false_positives, self.false_negatives):
+            variable.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}

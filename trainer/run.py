@@ -1,0 +1,194 @@
+"""The Trainer's run_fn: builds datasets and the model, trains, exports.
+
+TFX calls ``trainer.run.run_fn`` by dotted path, locally and inside the
+Kubeflow container alike. Settings arrive in ``fn_args.custom_config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx_bsl.public import tfxio
+
+from trainer.callbacks import LearningRateLogger, LossGuard
+from trainer.distribution import StrategyPlan, make_strategy
+from trainer.export import export_serving_model
+from trainer.features import (
+    LABEL_KEY,
+    feature_spec_from_config,
+    label_spec_from_config,
+    vocabulary_filename,
+)
+from trainer.model import ModelHyperparameters, build_model
+
+log = logging.getLogger(__name__)
+TRAINING_RECORD = "training_record.json"
+# TensorBoard batch-level scalars every this many steps.
+TENSORBOARD_UPDATE_STEPS = 20
+
+
+@dataclass
+class TrainingRecord:
+    """What the Trainer did, written beside the TensorBoard logs for lineage and reports."""
+
+    strategy: str
+    devices: list[str]
+    replicas: int
+    batch_size_per_replica: int
+    global_batch_size: int
+    train_examples: int
+    eval_examples: int
+    steps_per_epoch: int
+    epochs_requested: int
+    epochs_run: int
+    resumed_from_backup: bool
+    train_seconds: float
+    examples_per_second: float
+    final_metrics: dict[str, float]
+
+
+def run_fn(fn_args: Any) -> None:
+    """Trains and exports the model (TFX Trainer entry point)."""
+    config = fn_args.custom_config
+    training = config["training"]
+    keras.utils.set_random_seed(int(training["seed"]))
+    strategy, plan = make_strategy(int(training["cpu_replicas"]))
+    per_replica = int(training["batch_size_per_replica"])
+    global_batch = per_replica * strategy.num_replicas_in_sync
+    log.info("Batch: %d per replica x %d replicas = %d", per_replica, strategy.num_replicas_in_sync,
+             global_batch)
+
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    schema = tft_output.transformed_metadata.schema
+    train_examples = count_examples(fn_args.train_files, fn_args.data_accessor, schema)
+    eval_examples = count_examples(fn_args.eval_files, fn_args.data_accessor, schema)
+    steps_per_epoch = max(1, math.ceil(train_examples / global_batch))
+    train_dataset = make_dataset(
+        fn_args.train_files, fn_args.data_accessor, schema, global_batch, int(training["seed"])
+    )
+    eval_dataset = make_dataset(fn_args.eval_files, fn_args.data_accessor, schema, global_batch,
+                                seed=None)
+
+    spec = feature_spec_from_config(config)
+    vocabulary_sizes = {
+        column: tft_output.vocabulary_size_by_name(vocabulary_filename(column))
+        for column in spec.string_categorical
+    }
+    with strategy.scope():
+        model = build_model(spec, spec.categorical_sizes(vocabulary_sizes), hyperparameters(training))
+
+    backup_dir = backup_directory(config["backup_root"], fn_args.train_files, training)
+    resumed = tf.io.gfile.exists(backup_dir)
+    started = time.perf_counter()
+    history = model.fit(
+        train_dataset,
+        steps_per_epoch=steps_per_epoch,
+        epochs=int(training["epochs"]),
+        validation_data=eval_dataset,
+        validation_steps=max(1, math.ceil(eval_examples / global_batch)),
+        callbacks=training_callbacks(training, fn_args.model_run_dir, backup_dir),
+        verbose=2,
+    )
+    train_seconds = time.perf_counter() - started
+    epochs_run = len(history.history.get("loss", []))
+    export_serving_model(model, tft_output, label_spec_from_config(config).column,
+                         fn_args.serving_model_dir)
+    record = TrainingRecord(
+        strategy=plan.kind,
+        devices=list(plan.devices),
+        replicas=strategy.num_replicas_in_sync,
+        batch_size_per_replica=per_replica,
+        global_batch_size=global_batch,
+        train_examples=train_examples,
+        eval_examples=eval_examples,
+        steps_per_epoch=steps_per_epoch,
+        epochs_requested=int(training["epochs"]),
+        epochs_run=epochs_run,
+        resumed_from_backup=resumed,
+        train_seconds=round(train_seconds, 3),
+        examples_per_second=round(epochs_run * steps_per_epoch * global_batch / train_seconds, 1),
+        final_metrics={k: float(v[-1]) for k, v in history.history.items()},
+    )
+    write_training_record(fn_args.model_run_dir, record, plan)
+
+
+def hyperparameters(training: dict[str, Any]) -> ModelHyperparameters:
+    return ModelHyperparameters(
+        hidden_units=tuple(training["hidden_units"]),
+        embedding_dim=int(training["embedding_dim"]),
+        dropout=float(training["dropout"]),
+        learning_rate=float(training["learning_rate"]),
+    )
+
+
+def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int | None):
+    """Batches of (features, label), repeated; shuffled when a seed is given."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=LABEL_KEY,
+            shuffle=seed is not None,
+            shuffle_seed=seed,
+            num_epochs=None,
+        ),
+        schema,
+    )
+    options = tf.data.Options()
+    # Shard by element: correct for any number of workers. With one worker
+    # (MirroredStrategy) it is a no-op and each replica takes its share of every
+    # global batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def count_examples(file_pattern, data_accessor, schema) -> int:
+    """Counts the examples of a split in one pass, so steps follow the data size."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=4096, num_epochs=1, shuffle=False),
+        schema,
+    )
+    return int(dataset.reduce(0, lambda count, batch: count + tf.shape(batch[LABEL_KEY])[0]))
+
+
+def backup_directory(backup_root: str, train_files: list[str], training: dict[str, Any]) -> str:
+    """A backup folder unique to this data and these hyperparameters.
+
+    A Trainer killed mid-run resumes from here when the pipeline is re-run on the
+    same inputs; different inputs never pick up a stale backup.
+    """
+    key = json.dumps({"files": sorted(train_files), "training": training}, sort_keys=True)
+    return os.path.join(backup_root, hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def training_callbacks(training: dict[str, Any], log_dir: str, backup_dir: str) -> list:
+    return [
+        LossGuard(float(training["max_loss"])),
+        keras.callbacks.BackupAndRestore(backup_dir),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
+        keras.callbacks.EarlyStopping(
+            monitor="val_auc",
+            mode="max",
+            patience=int(training["early_stopping_patience"]),
+            restore_best_weights=True,
+        ),
+        LearningRateLogger(),
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=TENSORBOARD_UPDATE_STEPS),
+    ]
+
+
+def write_training_record(model_run_dir: str, record: TrainingRecord, plan: StrategyPlan) -> None:
+    log.info("Training record: %s (%s)", asdict(record), plan.describe())
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_RECORD), "w") as writer:
+        writer.write(json.dumps(asdict(record), indent=2))
