@@ -28,7 +28,8 @@ class AnomalyRow:
         return {**asdict(self), "kinds": list(self.kinds)}
 
     def one_line(self) -> str:
-        return f"[{self.split}] {self.feature}: {self.short_description} ({self.severity}) — {self.description}"
+        head = f"[{self.split}] {self.feature}: {self.short_description} ({self.severity})"
+        return f"{head} — {self.description}"
 
 
 def anomaly_rows(anomalies: anomalies_pb2.Anomalies, split: str) -> list[AnomalyRow]:
