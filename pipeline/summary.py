@@ -70,13 +70,14 @@ def print_run_summary(console, config, wall_seconds: float, result, failed: str 
         _print_components(console, summary)
         _print_anomalies(console, summary.anomalies)
         _print_verdict(console, summary.verdict)
-        console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False)
+        console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
     if config.metadata.kind == "sqlite":
         console.print(f"  Metadata    {config.paths.metadata_path}", highlight=False)
     console.print(f"  Log         {log_file}", highlight=False)
     if result.error is not None:
         where = f"at {failed}" if failed else "before any component ran"
-        console.print(f"\n[red]The run stopped {where}.[/] {result.error}", highlight=False)
+        console.print(f"\n[red]The run stopped {where}.[/]", highlight=False)
+        console.print(str(result.error), highlight=False, markup=False)
         console.print("Nothing was pushed by this run. The full traceback is in the log above.",
                       highlight=False)
 
@@ -93,7 +94,7 @@ def _print_anomalies(console, anomalies: list[AnomalyRow]) -> None:
         return
     console.print(f"  Anomalies   {len(anomalies)}")
     for row in anomalies:
-        console.print(f"    {row.one_line()}", highlight=False)
+        console.print(f"    {row.one_line()}", highlight=False, markup=False)
 
 
 def _print_verdict(console, verdict: dict | None) -> None:
@@ -109,7 +110,7 @@ def _print_verdict(console, verdict: dict | None) -> None:
     baseline = "vs last blessed model" if verdict["has_baseline"] else "no baseline yet"
     console.print(f"  Verdict     {head} ({baseline})")
     for check in verdict["checks"]:
-        console.print("              " + _check_line(check), highlight=False)
+        console.print("              " + _check_line(check), highlight=False, markup=False)
 
 
 def _check_line(check: dict) -> str:

@@ -1,0 +1,61 @@
+"""Shared fixtures: small slices of the real taxi CSV shipped in the tfx package."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from data.prepare import packaged_taxi_csv, write_sample
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def read_taxi_rows(count: int | None = None, start: int = 0) -> list[dict[str, str]]:
+    """Rows of the packaged taxi CSV, as strings: `count` of them from data row `start`."""
+    with packaged_taxi_csv().open(encoding="utf-8") as reader:
+        rows = list(csv.DictReader(reader))
+    return rows[start:] if count is None else rows[start : start + count]
+
+
+def cli(*args: str) -> list[str]:
+    """The command line of `python -m pipeline ...` with this interpreter."""
+    return [sys.executable, "-m", "pipeline", *args]
+
+
+@pytest.fixture(scope="session")
+def taxi_sample_dir(tmp_path_factory) -> Path:
+    """A folder holding the first 3,000 rows of the taxi CSV."""
+    folder = tmp_path_factory.mktemp("taxi_sample")
+    write_sample(folder, 3000)
+    return folder
+
+
+def serialized_examples(rows: list[dict[str, str]], schema_path: Path, drop: tuple[str, ...] = ()):
+    """Raw CSV rows as serialized tf.Examples typed by the schema; missing values are left out."""
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+
+    schema = io_utils.SchemaReader().read(str(schema_path))
+    examples = []
+    for row in rows:
+        features = {}
+        for feature in schema.feature:
+            text = row.get(feature.name, "")
+            if feature.name in drop or text == "":
+                continue
+            if feature.type == schema_pb2.FLOAT:
+                features[feature.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(text)]))
+            elif feature.type == schema_pb2.INT:
+                features[feature.name] = tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[int(float(text))]))
+            else:
+                features[feature.name] = tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[text.encode()]))
+        examples.append(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+    return examples

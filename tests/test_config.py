@@ -1,0 +1,101 @@
+"""Configuration errors fail fast, name the key or path, and never import TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from configs.settings import DEFAULT_CONFIG, ConfigError, load_config
+from tests.conftest import PROJECT_ROOT, cli
+
+pytestmark = pytest.mark.unit
+
+
+def test_bundled_config_is_valid():
+    config = load_config(DEFAULT_CONFIG, check_paths=False)
+    assert config.training.epochs >= 1
+    assert "payment_type" in config.features.string_categorical
+    assert config.paths.metadata_path.name == "metadata.sqlite"
+
+
+def test_override_changes_one_value_with_its_yaml_type():
+    config = load_config(DEFAULT_CONFIG, ["training.epochs=3", "training.hidden_units=[8, 4]"],
+                         check_paths=False)
+    assert config.training.epochs == 3
+    assert config.training.hidden_units == [8, 4]
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    text = DEFAULT_CONFIG.read_text().replace("  epochs: 12", "  epocs: 12")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"training\.epocs: unknown key"):
+        load_config(path, check_paths=False)
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"training\.epochs: .*integer.*'ten'"):
+        load_config(DEFAULT_CONFIG, ["training.epochs=ten"], check_paths=False)
+
+
+def test_missing_required_section_is_named(tmp_path):
+    path = tmp_path / "partial.yaml"
+    path.write_text(textwrap.dedent("""\
+        paths: {data: data, output: out}
+        evaluation: {thresholds: [{metric: auc, lower_bound: 0.5}]}
+        """))
+    with pytest.raises(ConfigError, match=r"features: required key is missing"):
+        load_config(path, check_paths=False)
+
+
+def test_missing_data_path_is_named(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(ConfigError, match=rf"paths\.data: no such file or folder: {missing}"):
+        load_config(DEFAULT_CONFIG, [f"paths.data={missing}"])
+
+
+def test_label_declared_as_feature_is_rejected():
+    with pytest.raises(ConfigError, match="label column 'tips' is also declared as a feature"):
+        load_config(DEFAULT_CONFIG, ["features.numeric=[fare, tips]"], check_paths=False)
+
+
+def test_no_threshold_is_rejected_because_nothing_could_be_blessed():
+    with pytest.raises(ConfigError, match=r"evaluation\.thresholds: .*at least one threshold"):
+        load_config(DEFAULT_CONFIG, ["evaluation.thresholds=[]"], check_paths=False)
+
+
+def test_malformed_override_is_explained():
+    with pytest.raises(ConfigError, match="must look like dotted.key=value"):
+        load_config(DEFAULT_CONFIG, ["training.epochs"], check_paths=False)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--set", "training.epochs=ten"], "training.epochs"),
+        (["--set", "training.epocs=3"], "training.epocs: unknown key"),
+        (["--data", "/no/such/taxi.csv"], "paths.data: no such file or folder: /no/such/taxi.csv"),
+    ],
+)
+def test_run_command_fails_fast_before_importing_tensorflow(arguments, expected):
+    started = time.perf_counter()
+    result = subprocess.run(cli("run", *arguments), cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=60)
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 2
+    assert expected in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    # TensorFlow alone takes ~13 s to import, so this also shows it was not imported.
+    assert elapsed < 5, f"config error took {elapsed:.1f} s"
+
+
+def test_config_loading_imports_no_tensorflow():
+    code = ("import sys; from configs.settings import load_config; load_config(check_paths=False); "
+            "import pipeline.cli, pipeline.store, pipeline.summary; "
+            "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))")
+    result = subprocess.run([*cli()[:1], "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
