@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from data.prepare import packaged_taxi_csv, write_sample
+from pipeline import store as mlmd
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -59,3 +61,34 @@ def serialized_examples(rows: list[dict[str, str]], schema_path: Path, drop: tup
                     bytes_list=tf.train.BytesList(value=[text.encode()]))
         examples.append(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
     return examples
+
+
+# The e2e test checks plumbing, not model quality, so the bounds are loose.
+RUN_OVERRIDES = [
+    "--set", "training.epochs=4",
+    "--set", "evaluation.thresholds=[{metric: auc, lower_bound: 0.8}, "
+             "{metric: binary_accuracy, lower_bound: 0.8}]",
+]
+
+
+def run_pipeline_cli(data: Path, output: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+    )
+
+
+def store_of(output: Path):
+    return mlmd.open_store(mlmd.sqlite_connection(output / "metadata.sqlite", read_only=True))
+
+
+@pytest.fixture(scope="session")
+def pipeline_runs(taxi_sample_dir, tmp_path_factory):
+    """Two CLI runs into one output folder: (output, first, second, artifact ids after the first)."""
+    output = tmp_path_factory.mktemp("e2e_output")
+    first = run_pipeline_cli(taxi_sample_dir, output)
+    assert first.returncode == 0, first.stdout + first.stderr
+    artifacts_after_first = {a.id for a in store_of(output).get_artifacts()}
+    second = run_pipeline_cli(taxi_sample_dir, output)
+    assert second.returncode == 0, second.stdout + second.stderr
+    return output, first, second, artifacts_after_first

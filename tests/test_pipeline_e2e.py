@@ -7,13 +7,12 @@ the second, with nothing changed, must reuse the cached results.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline import store as mlmd
-from tests.conftest import PROJECT_ROOT, cli, read_taxi_rows, serialized_examples
+from tests.conftest import PROJECT_ROOT, cli, read_taxi_rows, serialized_examples, store_of
 
 pytestmark = pytest.mark.e2e
 
@@ -25,23 +24,6 @@ COMPONENTS = [
 # Components whose work depends only on the data, the schema and the code.
 DATA_AND_TRAINING = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                      "ValidationGate", "Transform", "Trainer"]
-# The e2e test checks plumbing, not model quality, so the bounds are loose.
-RUN_OVERRIDES = [
-    "--set", "training.epochs=4",
-    "--set", "evaluation.thresholds=[{metric: auc, lower_bound: 0.8}, "
-             "{metric: binary_accuracy, lower_bound: 0.8}]",
-]
-
-
-def _run(data: Path, output: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
-    )
-
-
-def _store(output: Path):
-    return mlmd.open_store(mlmd.sqlite_connection(output / "metadata.sqlite", read_only=True))
 
 
 def _executions_by_component(store, run) -> dict[str, list]:
@@ -51,20 +33,9 @@ def _executions_by_component(store, run) -> dict[str, list]:
     return grouped
 
 
-@pytest.fixture(scope="module")
-def runs(taxi_sample_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("e2e_output")
-    first = _run(taxi_sample_dir, output)
-    assert first.returncode == 0, first.stdout + first.stderr
-    artifacts_after_first = {a.id for a in _store(output).get_artifacts()}
-    second = _run(taxi_sample_dir, output)
-    assert second.returncode == 0, second.stdout + second.stderr
-    return output, first, second, artifacts_after_first
-
-
-def test_every_component_completes_once_in_the_first_run(runs):
-    output, *_ = runs
-    store = _store(output)
+def test_every_component_completes_once_in_the_first_run(pipeline_runs):
+    output, *_ = pipeline_runs
+    store = store_of(output)
     first_run = mlmd.pipeline_runs(store)[-1]
     grouped = _executions_by_component(store, first_run)
     assert sorted(grouped) == sorted(COMPONENTS)
@@ -73,8 +44,8 @@ def test_every_component_completes_once_in_the_first_run(runs):
         assert states == ["COMPLETE"], f"{component}: {states}"
 
 
-def test_summary_reports_progress_verdict_and_push_on_one_screen(runs):
-    output, first, *_ = runs
+def test_summary_reports_progress_verdict_and_push_on_one_screen(pipeline_runs):
+    output, first, *_ = pipeline_runs
     text = first.stdout
     for component in COMPONENTS:
         assert f"✔ {component}" in text
@@ -85,10 +56,10 @@ def test_summary_reports_progress_verdict_and_push_on_one_screen(runs):
     assert len(text.splitlines()) <= 50
 
 
-def test_pushed_model_scores_serialized_raw_examples(runs):
+def test_pushed_model_scores_serialized_raw_examples(pipeline_runs):
     import tensorflow as tf
 
-    output, *_ = runs
+    output, *_ = pipeline_runs
     versions = sorted((output / "serving").iterdir())
     assert versions, "nothing was pushed"
     model = tf.saved_model.load(str(versions[0]))
@@ -104,11 +75,11 @@ def test_pushed_model_scores_serialized_raw_examples(runs):
     assert cash and card and probabilities[cash].mean() < probabilities[card].mean()
 
 
-def test_second_run_reuses_cached_data_and_training_results(runs):
-    output, _, second, artifacts_after_first = runs
-    store = _store(output)
-    latest = mlmd.pipeline_runs(store)[0]
-    grouped = _executions_by_component(store, latest)
+def test_second_run_reuses_cached_data_and_training_results(pipeline_runs):
+    output, _, second, artifacts_after_first = pipeline_runs
+    store = store_of(output)
+    second_run = mlmd.pipeline_runs(store)[-2]
+    grouped = _executions_by_component(store, second_run)
     for component in DATA_AND_TRAINING:
         assert [item.state for item in grouped[component]] == ["CACHED"], component
     produced = mlmd.output_artifacts(
@@ -116,3 +87,18 @@ def test_second_run_reuses_cached_data_and_training_results(runs):
     )
     assert produced and {a.id for a in produced} <= artifacts_after_first
     assert "cached" in second.stdout
+
+
+def test_diverging_training_stops_at_the_trainer_and_pushes_nothing(pipeline_runs, taxi_sample_dir):
+    output, *_ = pipeline_runs
+    pushed_before = sorted(p.name for p in (output / "serving").iterdir())
+    result = subprocess.run(
+        cli("run", "--data", str(taxi_sample_dir), "--output", str(output),
+            "--set", "training.learning_rate=10000"),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 1
+    assert "The run stopped at Trainer." in result.stdout
+    assert "training diverged" in result.stdout and "training.learning_rate" in result.stdout
+    assert "Pushed      nothing" in result.stdout
+    assert sorted(p.name for p in (output / "serving").iterdir()) == pushed_before

@@ -33,6 +33,8 @@ from trainer.model import ModelHyperparameters, build_model
 
 log = logging.getLogger(__name__)
 TRAINING_RECORD = "training_record.json"
+# The Keras model without the Transform graph, for analysis in Python.
+KERAS_MODEL_FILE = "model.keras"
 # TensorBoard batch-level scalars every this many steps.
 TENSORBOARD_UPDATE_STEPS = 20
 
@@ -51,10 +53,12 @@ class TrainingRecord:
     steps_per_epoch: int
     epochs_requested: int
     epochs_run: int
+    first_epoch: int  # > 0 when training resumed from a backup
     resumed_from_backup: bool
     train_seconds: float
     examples_per_second: float
     final_metrics: dict[str, float]
+    history: dict[str, list[float]]
 
 
 def run_fn(fn_args: Any) -> None:
@@ -68,7 +72,7 @@ def run_fn(fn_args: Any) -> None:
     log.info("Batch: %d per replica x %d replicas = %d", per_replica, strategy.num_replicas_in_sync,
              global_batch)
 
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     schema = tft_output.transformed_metadata.schema
     train_examples = count_examples(fn_args.train_files, fn_args.data_accessor, schema)
     eval_examples = count_examples(fn_args.eval_files, fn_args.data_accessor, schema)
@@ -103,6 +107,7 @@ def run_fn(fn_args: Any) -> None:
     epochs_run = len(history.history.get("loss", []))
     export_serving_model(model, tft_output, label_spec_from_config(config).column,
                          fn_args.serving_model_dir)
+    model.save(os.path.join(fn_args.model_run_dir, KERAS_MODEL_FILE))
     record = TrainingRecord(
         strategy=plan.kind,
         devices=list(plan.devices),
@@ -114,10 +119,12 @@ def run_fn(fn_args: Any) -> None:
         steps_per_epoch=steps_per_epoch,
         epochs_requested=int(training["epochs"]),
         epochs_run=epochs_run,
+        first_epoch=history.epoch[0] if history.epoch else 0,
         resumed_from_backup=resumed,
         train_seconds=round(train_seconds, 3),
         examples_per_second=round(epochs_run * steps_per_epoch * global_batch / train_seconds, 1),
         final_metrics={k: float(v[-1]) for k, v in history.history.items()},
+        history={k: [float(x) for x in v] for k, v in history.history.items()},
     )
     write_training_record(fn_args.model_run_dir, record, plan)
 

@@ -1,0 +1,107 @@
+"""The real run_fn on Transform outputs of a real pipeline run (3,000 taxi rows).
+
+Each scenario runs tests.trainer_harness in its own process, so that the
+MirroredStrategy gets its two logical CPU devices before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import PROJECT_ROOT, read_taxi_rows, serialized_examples
+
+pytestmark = pytest.mark.e2e
+SCHEMA = PROJECT_ROOT / "schemas" / "taxi" / "schema.pbtxt"
+# Early stopping would make the epoch counts below depend on the data.
+NO_EARLY_STOP = ["--set", "training.early_stopping_patience=100"]
+
+
+def harness(pipeline_root, work_dir, *arguments: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.trainer_harness", str(pipeline_root), str(work_dir), *arguments],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def pipeline_root(pipeline_runs):
+    return pipeline_runs[0] / "pipeline_root"
+
+
+@pytest.fixture(scope="module")
+def two_replica_training(pipeline_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("trainer_two_replicas")
+    outcome = harness(pipeline_root, work, "--set", "training.epochs=3", "--set",
+                      "training.cpu_replicas=2", *NO_EARLY_STOP)
+    assert "record" in outcome, outcome
+    return outcome
+
+
+def test_mirrored_strategy_runs_on_two_cpu_replicas_with_a_doubled_global_batch(two_replica_training):
+    record = two_replica_training["record"]
+    assert record["strategy"] == "mirrored-cpu"
+    assert record["replicas"] == 2 and len(record["devices"]) == 2
+    assert record["global_batch_size"] == 2 * record["batch_size_per_replica"]
+    assert record["steps_per_epoch"] == -(-record["train_examples"] // record["global_batch_size"])
+    losses = record["history"]["loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0] * 0.8
+
+
+def test_tensorboard_logs_hold_step_and_epoch_scalars(two_replica_training):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = {}
+    for split in ("train", "validation"):
+        events = EventAccumulator(os.path.join(two_replica_training["model_run_dir"], split))
+        events.Reload()
+        tags[split] = set(events.Tags()["tensors"])
+    for metric in ("loss", "auc", "precision", "recall", "f1"):
+        assert f"epoch_{metric}" in tags["train"] and f"epoch_{metric}" in tags["validation"]
+        assert f"batch_{metric}" in tags["train"]
+    assert "epoch_learning_rate" in tags["train"]
+
+
+def test_serving_signature_matches_the_keras_model_on_transformed_rows(two_replica_training):
+    import keras
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    rows = read_taxi_rows(32, start=12000)
+    examples = tf.constant(serialized_examples(rows, SCHEMA, drop=("tips",)))
+    served = tf.saved_model.load(two_replica_training["serving_model_dir"])
+    from_signature = served.signatures["serving_default"](examples=examples)["probabilities"].numpy()
+
+    tft_output = tft.TFTransformOutput(two_replica_training["transform_graph"])
+    raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != "tips"}
+    transformed = tft_output.transform_raw_features(tf.io.parse_example(examples, raw_spec))
+    model = keras.saving.load_model(os.path.join(two_replica_training["model_run_dir"], "model.keras"))
+    from_keras = np.asarray(model({name: transformed[name] for name in model.input}))
+    np.testing.assert_allclose(from_signature, from_keras, atol=1e-5)
+
+
+def test_diverging_training_stops_with_a_clear_error_and_exports_nothing(pipeline_root, tmp_path):
+    outcome = harness(pipeline_root, tmp_path, "--set", "training.learning_rate=10000")
+    assert outcome["error"] == "TrainingDivergedError"
+    assert "training diverged" in outcome["message"]
+    assert "lower training.learning_rate" in outcome["message"]
+    assert not (tmp_path / "serving_model").exists()
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(pipeline_root, tmp_path):
+    arguments = ["--set", "training.epochs=4", "--set", "training.cpu_replicas=1", *NO_EARLY_STOP]
+    crashed = harness(pipeline_root, tmp_path, *arguments, "--interrupt-after-epochs", "2")
+    assert crashed["message"] == "interrupted after epoch 2"
+    assert any((tmp_path / "backups").iterdir()), "BackupAndRestore left no backup"
+
+    resumed = harness(pipeline_root, tmp_path, *arguments)["record"]
+    assert resumed["resumed_from_backup"] is True
+    assert resumed["first_epoch"] == 2 and resumed["epochs_run"] == 2
+    assert not any((tmp_path / "backups").iterdir()), "the backup must go once training completes"

@@ -1,0 +1,68 @@
+"""Strategy selection and the streaming F1 metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.distribution import plan_strategy
+
+pytestmark = pytest.mark.unit
+
+CPUS = ["/device:CPU:0", "/device:CPU:1"]
+
+
+def test_every_visible_gpu_is_used_when_there_is_one():
+    gpus = ["/device:GPU:0", "/device:GPU:1", "/device:GPU:2"]
+    plan = plan_strategy(gpus, CPUS, cpu_replicas=2)
+    assert plan.kind == "mirrored-gpu" and plan.devices == tuple(gpus)
+
+
+def test_without_gpus_mirrors_over_the_configured_logical_cpus():
+    plan = plan_strategy([], CPUS, cpu_replicas=2)
+    assert plan.kind == "mirrored-cpu" and plan.devices == tuple(CPUS)
+
+
+def test_one_cpu_replica_means_the_default_strategy():
+    assert plan_strategy([], CPUS, cpu_replicas=1).kind == "default"
+
+
+def test_too_few_logical_cpus_falls_back_to_the_default_strategy():
+    plan = plan_strategy([], CPUS[:1], cpu_replicas=2)
+    assert plan.kind == "default" and plan.devices == (CPUS[0],)
+
+
+def test_f1_accumulates_across_batches_and_resets_between_epochs():
+    from sklearn.metrics import f1_score
+
+    from trainer.metrics import F1Score
+
+    rng = np.random.default_rng(7)
+    metric = F1Score()
+    for epoch in range(2):
+        labels = rng.integers(0, 2, 300)
+        scores = np.clip(labels * 0.4 + rng.uniform(0, 0.7, 300), 0, 1)
+        metric.reset_state()  # what Keras does at the start of every epoch
+        for start in range(0, 300, 64):  # uneven last batch on purpose
+            metric.update_state(labels[start:start + 64], scores[start:start + 64])
+        expected = f1_score(labels, scores > 0.5)
+        assert float(metric.result()) == pytest.approx(expected, abs=1e-6), f"epoch {epoch}"
+
+
+def test_f1_in_keras_evaluate_equals_sklearn_on_the_same_predictions():
+    import keras
+    from sklearn.metrics import f1_score
+
+    from trainer.metrics import F1Score
+
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(500, 4)).astype("float32")
+    labels = (features[:, 0] + 0.5 * rng.normal(size=500) > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", metrics=[F1Score()])
+    model.fit(features, labels, epochs=2, batch_size=50, verbose=0)
+    for half in (slice(0, 250), slice(250, 500)):  # two evaluations: the state must reset
+        reported = model.evaluate(features[half], labels[half], batch_size=64, verbose=0,
+                                  return_dict=True)["f1"]
+        predicted = model.predict(features[half], verbose=0)[:, 0] > 0.5
+        assert reported == pytest.approx(f1_score(labels[half], predicted), abs=1e-6)
