@@ -8,13 +8,15 @@ UV        := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 STAMP     := $(VENV)/.setup-complete
 CONFIG    ?= configs/local.yaml
+OUTPUT    ?= outputs/local
+TB_PORT   ?= 6006
 PYTEST_ARGS ?=
 
 # python3.10 from PATH, or from pyenv's versions when the shim does not select it.
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: help setup data run test test-unit test-e2e lint clean check-config
+.PHONY: help setup data run test test-unit test-e2e lint clean check-config tensorboard
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,6 +36,10 @@ data: setup ## copy the taxi CSV shipped in the tfx package to data/taxi/
 
 run: setup data ## run the whole pipeline locally (CONFIG=configs/local.yaml)
 	@$(PY) -m pipeline run --config $(CONFIG)
+
+tensorboard: setup ## TensorBoard on the training logs of every run under OUTPUT (newest first in the UI)
+	@test -d $(OUTPUT)/pipeline_root/Trainer/model_run || { echo "no training logs under $(OUTPUT); run 'make run' first"; exit 1; }
+	$(VENV)/bin/tensorboard --logdir $(OUTPUT)/pipeline_root/Trainer/model_run --host 127.0.0.1 --port $(TB_PORT)
 
 check-config: setup ## validate CONFIG and print it
 	@$(PY) -m pipeline check-config --config $(CONFIG)

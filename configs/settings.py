@@ -120,7 +120,11 @@ class ThresholdConfig(_Strict):
 class EvaluationConfig(_Strict):
     # Each entry is a list of feature names to slice by; [] is the overall slice.
     slices: list[list[str]] = Field(default_factory=lambda: [[]])
+    # Lower bounds on the overall slice.
     thresholds: list[ThresholdConfig] = Field(default_factory=list)
+    # Lower bounds on every other slice with at least min_slice_examples examples.
+    slice_thresholds: list[ThresholdConfig] = Field(default_factory=list)
+    min_slice_examples: Annotated[int, Field(ge=1)] = 200
     # A new model may be worse than the last blessed one by at most this much AUC.
     max_auc_drop_vs_baseline: Annotated[float, Field(ge=0, le=1)] = 0.01
 
@@ -136,6 +140,13 @@ class EvaluationConfig(_Strict):
 class ValidationGateConfig(_Strict):
     # Anomalies of these severities stop the run before Transform.
     fail_on: list[Literal["ERROR", "WARNING", "UNKNOWN"]] = Field(default_factory=lambda: ["ERROR"])
+
+
+class MonitoringConfig(_Strict):
+    # After every local run, <pipeline_name>.prom (Prometheus text format) is
+    # rewritten in textfile_dir, for node_exporter's textfile collector.
+    enabled: bool = True
+    textfile_dir: Path | None = Field(default=None, description="null: <paths.output>/metrics")
 
 
 class MetadataConfig(_Strict):
@@ -157,6 +168,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig
     validation: ValidationGateConfig = ValidationGateConfig()
     metadata: MetadataConfig = MetadataConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
 
@@ -165,6 +177,10 @@ class PipelineConfig(_Strict):
         if self.label.column in self.features.columns():
             raise ValueError(f"label column {self.label.column!r} is also declared as a feature")
         return self
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.monitoring.textfile_dir or self.paths.output / "metrics"
 
     def metadata_password(self) -> str | None:
         return os.environ.get(self.metadata.password_env)

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
+from pipeline.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -34,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--destination", type=Path, default=Path("data/taxi"))
     data.set_defaults(handler=command_data)
 
+    why = commands.add_parser("why", help="why a run's model was (not) blessed and released")
+    why.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
+    _add_store_arguments(why)
+    why.set_defaults(handler=command_why)
+
+    models = commands.add_parser("models", help="list pushed model versions with run and metrics")
+    _add_store_arguments(models)
+    models.set_defaults(handler=command_models)
+
     check = commands.add_parser("check-config", help="validate a configuration and print it")
     _add_config_arguments(check)
     check.set_defaults(handler=command_check_config)
@@ -48,6 +58,26 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override one config value, e.g. --set training.epochs=3 (repeatable)")
+
+
+def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="configuration whose metadata store to read (default: configs/local.yaml)")
+    parser.add_argument("--output", type=Path, help="output folder; overrides paths.output")
+    parser.add_argument("--store", help="metadata store instead: SQLite path, mysql://user@host:port/db, "
+                        "postgresql://user@host:port/db or grpc://host:port (password from the "
+                        "TAXI_TFX_METADATA_PASSWORD environment variable)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def open_store_from_arguments(args: argparse.Namespace):
+    from pipeline import store as mlmd
+
+    overrides = [f"paths.output={args.output}"] if args.output else []
+    config = load_config(args.config, overrides, check_paths=False)
+    if args.store:
+        return mlmd.open_store(mlmd.connection_from_url(args.store, config.metadata_password())), config
+    return mlmd.open_store(mlmd.connection_from_url(str(config.paths.metadata_path))), config
 
 
 def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
@@ -92,20 +122,87 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         progress = ComponentProgress(terminal)
         result = run_local(config, progress)
         failed = progress.fail_current() if result.error else None
-    from pipeline.summary import print_run_summary
+    wall_seconds = time.perf_counter() - started
+    from pipeline.summary import latest_run_summary, print_run_summary
 
-    print_run_summary(console, config, time.perf_counter() - started, result, failed, log_file)
+    summary = latest_run_summary(config)
+    files = {"Metadata": config.paths.metadata_path} if config.metadata.kind == "sqlite" else {}
+    if summary is not None and config.monitoring.enabled:
+        from pipeline.monitoring import write_run_metrics
+
+        files["Metrics"] = write_run_metrics(summary, config.pipeline_name, config.metrics_dir)
+    files["Log"] = log_file
+    print_run_summary(console, config, summary, wall_seconds, result, failed, files)
     return EXIT_FAILED if result.error else EXIT_OK
+
+
+def command_why(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from pipeline.lineage import run_summary
+
+    store, config = open_store_from_arguments(args)
+    summary = run_summary(store, args.run, config.pipeline_name)
+    if args.json:
+        print(json.dumps({"run_id": summary.run_id, "verdict": summary.verdict,
+                          "failed_components": summary.failed_components(),
+                          "anomalies": [row.as_dict() for row in summary.anomalies]}, indent=2))
+        return EXIT_OK
+    console.print(f"Run {summary.run_id}", highlight=False)
+    if summary.verdict is None:
+        failed = summary.failed_components()
+        where = f"it stopped at {', '.join(failed)}" if failed else "it did not reach the Verdict"
+        console.print(f"  No verdict: {where}.", highlight=False)
+        for row in summary.anomalies:
+            console.print(f"  {row.one_line()}", highlight=False, markup=False)
+        return EXIT_OK
+    from pipeline.summary import verdict_lines
+
+    for line in verdict_lines(summary.verdict):
+        console.print("  " + line, highlight=False, markup=False)
+    return EXIT_OK
+
+
+def command_models(args: argparse.Namespace, console: Console) -> int:
+    import json
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from pipeline.lineage import pushed_models
+
+    store, _ = open_store_from_arguments(args)
+    rows = pushed_models(store)
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        console.print("No model has been pushed yet.")
+        return EXIT_OK
+    table = Table("version", "pushed at", "run", "AUC", "accuracy", "path", box=None)
+    for row in rows:
+        table.add_row(row.version, row.pushed_at, row.run_id, _fixed(row.auc),
+                      _fixed(row.binary_accuracy), row.path)
+    console.print(table)
+    return EXIT_OK
+
+
+def _fixed(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True)
+    # Tables keep their columns when the output is a file or a pipe.
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     try:
         return args.handler(args, console)
     except ConfigError as error:
-        console.print(f"[red]configuration error[/]: {error}", highlight=False)
+        console.print(f"[red]configuration error[/]: {error}", highlight=False, markup=False)
         return EXIT_USAGE
+    except StoreError as error:
+        console.print(f"[red]metadata store[/]: {error}", highlight=False, markup=False)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

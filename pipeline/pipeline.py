@@ -1,7 +1,7 @@
 """The DAG. It only wires components: every path and setting arrives as an argument.
 
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen (or SchemaGen) -> ExampleValidator
--> ValidationGate -> Transform -> Trainer -> [baseline] -> Evaluator -> Verdict, Pusher
+-> ValidationGate -> Transform -> Trainer -> [baseline] -> Evaluator -> Verdict -> VersionedPusher
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from tfx.components import (
     CsvExampleGen,
     Evaluator,
     ExampleValidator,
-    Pusher,
     SchemaGen,
     StatisticsGen,
     Trainer,
@@ -28,10 +27,12 @@ from tfx.types import Channel, standard_artifacts
 from components.evaluation import build_eval_config
 from components.validation_gate.component import ValidationGate
 from components.verdict.component import Verdict
+from components.versioned_pusher.component import VersionedPusher
 from pipeline.inputs import PipelineInputs
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+VERDICT_ID = "Verdict"
 
 
 def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
@@ -85,7 +86,13 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         baseline_resolver = Resolver(
             strategy_class=LatestBlessedModelStrategy,
             model=Channel(type=standard_artifacts.Model),
-            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+            # Only the Verdict's blessings: a model TFMA blessed but a slice bound
+            # rejected was never released and must not become the baseline.
+            model_blessing=Channel(
+                type=standard_artifacts.ModelBlessing,
+                producer_component_id=VERDICT_ID,
+                output_key="blessing",
+            ),
         ).with_id("latest_blessed_model_resolver")
         components.append(baseline_resolver)
         baseline_model = baseline_resolver.outputs["model"]
@@ -95,18 +102,19 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         baseline_model=baseline_model,
         eval_config=build_eval_config(inputs.evaluation),
     )
-    pusher = Pusher(
+    verdict = Verdict(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        evaluation=evaluator.outputs["evaluation"],
+        evaluator_blessing=evaluator.outputs["blessing"],
+        evaluation_config=inputs.evaluation,
+    ).with_id(VERDICT_ID)
+    pusher = VersionedPusher(
+        model=trainer.outputs["model"],
+        model_blessing=verdict.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=inputs.serving_dir)
         ),
-    )
-    verdict = Verdict(
-        evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"],
-        evaluation_config=inputs.evaluation,
-    )
+    ).with_id("Pusher")
     components += [evaluator, verdict, pusher]
     return tfx_pipeline.Pipeline(
         pipeline_name=inputs.pipeline_name,

@@ -52,16 +52,19 @@ def read_verdict(uri: str) -> dict | None:
         return json.load(reader)
 
 
-def print_run_summary(console, config, wall_seconds: float, result, failed: str | None,
-                      log_file) -> None:
+def latest_run_summary(config) -> RunSummary | None:
+    """The summary of the newest run in the configuration's SQLite store, if any."""
+    path = config.paths.metadata_path.resolve()
+    if config.metadata.kind != "sqlite" or not path.is_file():
+        return None
+    store = mlmd.open_store(mlmd.sqlite_connection(path, read_only=True))
+    runs = mlmd.pipeline_runs(store, config.pipeline_name)
+    return summarize_run(store, runs[0]) if runs else None
+
+
+def print_run_summary(console, config, summary: RunSummary | None, wall_seconds: float, result,
+                      failed: str | None, files: dict[str, object]) -> None:
     """Prints the end-of-run summary: what ran, what was found, what was decided."""
-    connection = mlmd.sqlite_connection(config.paths.metadata_path.resolve(), read_only=True) \
-        if config.metadata.kind == "sqlite" else None
-    summary = None
-    if connection is not None and config.paths.metadata_path.is_file():
-        store = mlmd.open_store(connection)
-        runs = mlmd.pipeline_runs(store, config.pipeline_name)
-        summary = summarize_run(store, runs[0]) if runs else None
     console.print()
     if summary is not None:
         status = "[red]FAILED[/]" if result.error else "[green]finished[/]"
@@ -71,9 +74,8 @@ def print_run_summary(console, config, wall_seconds: float, result, failed: str 
         _print_anomalies(console, summary.anomalies)
         _print_verdict(console, summary.verdict)
         console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
-    if config.metadata.kind == "sqlite":
-        console.print(f"  Metadata    {config.paths.metadata_path}", highlight=False)
-    console.print(f"  Log         {log_file}", highlight=False)
+    for label, path in files.items():
+        console.print(f"  {label:<11} {path}", highlight=False, markup=False)
     if result.error is not None:
         where = f"at {failed}" if failed else "before any component ran"
         console.print(f"\n[red]The run stopped {where}.[/]", highlight=False)
@@ -106,11 +108,21 @@ def _print_verdict(console, verdict: dict | None) -> None:
         f"{name} {overall[name]:.3f}" for name in ("auc", "binary_accuracy") if overall.get(name)
     )
     console.print(f"  Evaluation  {metrics}  ({int(overall.get('example_count', 0))} eval examples)")
-    head = "[green]BLESSED[/]" if verdict["blessed"] else "[red]NOT BLESSED[/]"
-    baseline = "vs last blessed model" if verdict["has_baseline"] else "no baseline yet"
-    console.print(f"  Verdict     {head} ({baseline})")
-    for check in verdict["checks"]:
-        console.print("              " + _check_line(check), highlight=False, markup=False)
+    head, *checks = verdict_lines(verdict)
+    color = "green" if verdict["blessed"] else "red"
+    console.print(f"  Verdict     [{color}]{head}[/]", highlight=False)
+    for line in checks:
+        console.print("              " + line, highlight=False, markup=False)
+
+
+def verdict_lines(verdict: dict) -> list[str]:
+    """The decision, then every check, failures first (as stored in verdict.json)."""
+    head = "BLESSED" if verdict["blessed"] else "NOT BLESSED"
+    baseline = "against the last blessed model" if verdict["has_baseline"] else "no baseline yet"
+    lines = [f"{head} ({baseline})"]
+    if verdict.get("tfma_blessed") and not verdict["blessed"]:
+        lines.append("TFMA blessed the model, but a per-slice check failed")
+    return lines + [_check_line(check) for check in verdict["checks"]]
 
 
 def _check_line(check: dict) -> str:

@@ -1,7 +1,9 @@
 """The whole pipeline through `python -m pipeline run`, on 3,000 real taxi rows.
 
 Runs twice into one output folder: the first run trains, blesses and pushes;
-the second, with nothing changed, must reuse the cached results.
+the second, with nothing changed, must reuse the cached results. Later tests add
+runs to the same store (a worse model, a diverging one), so they come last, in
+file order.
 """
 
 from __future__ import annotations
@@ -87,6 +89,69 @@ def test_second_run_reuses_cached_data_and_training_results(pipeline_runs):
     )
     assert produced and {a.id for a in produced} <= artifacts_after_first
     assert "cached" in second.stdout
+    # The Evaluator runs again (it now has a baseline), but re-pushing the same
+    # model must not create a second version.
+    assert len(list((output / "serving").iterdir())) == 1
+
+
+def test_evaluation_holds_every_configured_slice_including_the_cross(pipeline_runs):
+    import json
+
+    output, *_ = pipeline_runs
+    verdict_files = sorted((output / "pipeline_root" / "Verdict" / "verdict").glob("*/verdict.json"))
+    slices = json.loads(verdict_files[0].read_text())["slices"]
+    assert "Overall" in slices
+    for prefix in ("payment_type=", "trip_start_hour=", "company="):
+        assert any(name.startswith(prefix) and "," not in name for name in slices), prefix
+    crosses = [name for name in slices if name.startswith("payment_type=") and ", trip_start_hour=" in name]
+    assert crosses
+    assert {"example_count", "auc", "binary_accuracy", "mean_label"} <= set(slices[crosses[0]])
+
+
+def test_prometheus_file_parses_and_matches_tfma(pipeline_runs):
+    import tensorflow_model_analysis as tfma
+    from prometheus_client.parser import text_string_to_metric_families
+
+    output, *_ = pipeline_runs
+    families = {f.name: f for f in text_string_to_metric_families(
+        (output / "metrics" / "taxi-tfx.prom").read_text())}
+    metric = {(s.labels["slice"], s.labels["metric"]): s.value
+              for s in families["taxi_tfx_eval_metric"].samples}
+    latest_eval = sorted((output / "pipeline_root" / "Evaluator" / "evaluation").iterdir(),
+                         key=lambda p: int(p.name))[-1]
+    checked = 0
+    for metrics_for_slice in tfma.load_metrics(str(latest_eval)):
+        if metrics_for_slice.slice_key.single_slice_keys:
+            continue  # the overall slice is enough to tie the two together
+        for item in metrics_for_slice.metric_keys_and_values:
+            if item.key.model_name in ("", "candidate") and not item.key.is_diff \
+                    and item.key.name in ("auc", "binary_accuracy", "example_count"):
+                assert metric[("Overall", item.key.name)] == pytest.approx(item.value.double_value.value)
+                checked += 1
+    assert checked == 3
+    assert families["taxi_tfx_blessed"].samples[0].value in (0.0, 1.0)
+    assert families["taxi_tfx_anomalies"].samples[0].value == 0
+    components = {s.labels["component"] for s in families["taxi_tfx_component_seconds"].samples}
+    assert {"Trainer", "Evaluator", "Pusher"} <= components
+
+
+def test_a_clearly_worse_model_is_not_released_and_why_says_so(pipeline_runs, taxi_sample_dir):
+    output, *_ = pipeline_runs
+    pushed_before = sorted(p.name for p in (output / "serving").iterdir())
+    worse = subprocess.run(
+        cli("run", "--data", str(taxi_sample_dir), "--output", str(output),
+            "--set", "training.epochs=1", "--set", "training.learning_rate=0.00001"),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert worse.returncode == 0, worse.stdout + worse.stderr
+    assert "NOT BLESSED (against the last blessed model)" in worse.stdout
+    assert "FAIL Overall auc" in worse.stdout and "vs baseline" in worse.stdout
+    assert "Pushed      nothing" in worse.stdout
+    assert sorted(p.name for p in (output / "serving").iterdir()) == pushed_before
+    why = subprocess.run(cli("why", "--output", str(output)), cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert why.returncode == 0
+    assert "NOT BLESSED" in why.stdout and "FAIL Overall auc" in why.stdout
 
 
 def test_diverging_training_stops_at_the_trainer_and_pushes_nothing(pipeline_runs, taxi_sample_dir):

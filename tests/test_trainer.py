@@ -74,6 +74,8 @@ def test_serving_signature_matches_the_keras_model_on_transformed_rows(two_repli
     import tensorflow as tf
     import tensorflow_transform as tft
 
+    import trainer.metrics  # noqa: F401  (registers F1Score, which model.keras refers to)
+
     rows = read_taxi_rows(32, start=12000)
     examples = tf.constant(serialized_examples(rows, SCHEMA, drop=("tips",)))
     served = tf.saved_model.load(two_replica_training["serving_model_dir"])

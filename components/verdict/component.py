@@ -7,17 +7,19 @@ from typing import Any
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
 
 from components.verdict import executor
 from components.verdict.spec import EvaluationVerdict, VerdictSpec
 
 
 class Verdict(base_component.BaseComponent):
-    """Explains the Evaluator's blessing decision.
+    """The release gate: the Evaluator's decision plus per-slice bounds, explained.
 
     Args:
+      model: the candidate model.
       evaluation: the Evaluator's ModelEvaluation.
-      blessing: the Evaluator's ModelBlessing.
+      evaluator_blessing: the Evaluator's ModelBlessing.
       evaluation_config: the evaluation section of the pipeline config.
     """
 
@@ -26,14 +28,17 @@ class Verdict(base_component.BaseComponent):
 
     def __init__(
         self,
+        model: types.BaseChannel,
         evaluation: types.BaseChannel,
-        blessing: types.BaseChannel,
+        evaluator_blessing: types.BaseChannel,
         evaluation_config: dict[str, Any],
     ):
         spec = VerdictSpec(
+            model=model,
             evaluation=evaluation,
-            blessing=blessing,
+            evaluator_blessing=evaluator_blessing,
             evaluation_config=json.dumps(evaluation_config, sort_keys=True),
             verdict=types.Channel(type=EvaluationVerdict),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )
         super().__init__(spec=spec)

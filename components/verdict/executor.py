@@ -29,13 +29,18 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         evaluation = json.loads(exec_properties["evaluation_config"])
         evaluation_uri = artifact_utils.get_single_uri(input_dict["evaluation"])
-        blessing = artifact_utils.get_single_instance(input_dict["blessing"])
+        evaluator_blessing = artifact_utils.get_single_instance(input_dict["evaluator_blessing"])
         per_model = metrics_by_model(evaluation_uri)
         verdict = build_verdict(
             evaluation,
             candidate=per_model.get(CANDIDATE) or per_model.get("", {}),
             baseline=per_model.get(BASELINE, {}),
-            blessed=bool(blessing.get_int_custom_property("blessed")),
+            tfma_blessed=bool(evaluator_blessing.get_int_custom_property("blessed")),
+        )
+        write_blessing(
+            artifact_utils.get_single_instance(output_dict["blessing"]),
+            artifact_utils.get_single_instance(input_dict["model"]),
+            verdict.blessed,
         )
         artifact = artifact_utils.get_single_instance(output_dict["verdict"])
         io_utils.write_string_file(
@@ -73,3 +78,11 @@ def describe_slice(slice_key) -> str:
             value = value.decode("utf-8", "replace")
         parts.append(f"{single.column}={value}")
     return ", ".join(parts) or OVERALL
+
+
+def write_blessing(blessing: types.Artifact, model: types.Artifact, blessed: bool) -> None:
+    """A ModelBlessing as the Evaluator writes one, so Pusher and resolver read it alike."""
+    io_utils.write_string_file(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
+    blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_int_custom_property("current_model_id", model.id)
+    blessing.set_string_custom_property("current_model", model.uri)

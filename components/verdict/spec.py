@@ -17,9 +17,13 @@ class VerdictSpec(ComponentSpec):
         "evaluation_config": ExecutionParameter(type=str),
     }
     INPUTS = {
+        "model": ChannelParameter(type=standard_artifacts.Model),
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        # The Evaluator's blessing: overall bounds and the change vs baseline.
+        "evaluator_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
     }
     OUTPUTS = {
         "verdict": ChannelParameter(type=EvaluationVerdict),
+        # The release decision the Pusher and the baseline resolver use.
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
     }

@@ -1,8 +1,10 @@
-"""The blessing decision in words: which thresholds were checked, with which values.
+"""The release decision in words: every threshold checked, with its values.
 
 TFX records only BLESSED / NOT_BLESSED (tensorflow/tfx#2376). This module
-rebuilds the reasons from TFMA's per-slice metrics. It is pure: the inputs are
-plain dicts, so it is tested without TFMA.
+rebuilds the reasons from TFMA's per-slice metrics and adds what TFMA cannot
+express: per-slice bounds that apply only to slices with enough examples. The
+model is released when TFMA blessed it and every check here passed. It is pure:
+the inputs are plain dicts, so it is tested without TFMA.
 """
 
 from __future__ import annotations
@@ -11,21 +13,16 @@ import math
 from dataclasses import asdict, dataclass, field
 
 OVERALL = "Overall"
-# Config metric names -> TFMA metric names.
-TFMA_NAMES = {
-    "auc": "auc",
-    "auc_precision_recall": "auc_precision_recall",
-    "binary_accuracy": "binary_accuracy",
-    "precision": "precision",
-    "recall": "recall",
-}
+# Metrics that mean nothing on a slice holding one class only.
+NEED_BOTH_CLASSES = {"auc", "auc_precision_recall", "precision", "recall"}
+LOWER_BOUND, CHANGE = "lower bound", "change vs baseline"
 
 
 @dataclass(frozen=True)
 class Check:
     slice: str
     metric: str
-    kind: str  # "lower bound" or "change vs baseline"
+    kind: str  # LOWER_BOUND or CHANGE
     value: float | None
     bound: float
     passed: bool
@@ -34,7 +31,7 @@ class Check:
     def one_line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
         value = "missing" if self.value is None else f"{self.value:.4f}"
-        if self.kind == "change vs baseline":
+        if self.kind == CHANGE:
             baseline = "none" if self.baseline_value is None else f"{self.baseline_value:.4f}"
             return (f"{status}  {self.slice}: {self.metric} {value} vs baseline {baseline} "
                     f"(may drop at most {-self.bound:.4f})")
@@ -44,6 +41,7 @@ class Check:
 @dataclass
 class Verdict:
     blessed: bool
+    tfma_blessed: bool
     has_baseline: bool
     checks: list[Check] = field(default_factory=list)
     slices: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -69,11 +67,33 @@ def _finite(value):
     return value
 
 
+def _lower_bound(slice_name: str, metrics: dict[str, float], threshold: dict) -> Check:
+    name = threshold["metric"]
+    value = metrics.get(name)
+    if value is not None and not math.isfinite(value):
+        value = None
+    bound = float(threshold["lower_bound"])
+    return Check(slice_name, name, LOWER_BOUND, value, bound, value is not None and value >= bound)
+
+
+def _slice_checks(evaluation: dict, candidate: dict[str, dict[str, float]]) -> list[Check]:
+    checks = []
+    for slice_name, metrics in sorted(candidate.items()):
+        if slice_name == OVERALL or metrics.get("example_count", 0) < evaluation["min_slice_examples"]:
+            continue
+        one_class = metrics.get("mean_label") in (0.0, 1.0)
+        for threshold in evaluation.get("slice_thresholds", []):
+            if one_class and threshold["metric"] in NEED_BOTH_CLASSES:
+                continue
+            checks.append(_lower_bound(slice_name, metrics, threshold))
+    return checks
+
+
 def build_verdict(
     evaluation: dict,
     candidate: dict[str, dict[str, float]],
     baseline: dict[str, dict[str, float]],
-    blessed: bool,
+    tfma_blessed: bool,
 ) -> Verdict:
     """Checks the configured thresholds against the candidate's (and baseline's) metrics.
 
@@ -81,22 +101,23 @@ def build_verdict(
       evaluation: the evaluation section of the config.
       candidate: slice name -> metric name -> value, for the new model.
       baseline: the same for the baseline model; empty when there is none.
-      blessed: TFX's own decision, which is the one that counts.
+      tfma_blessed: the Evaluator's own decision (overall bounds and baseline change).
     """
     overall = candidate.get(OVERALL, {})
-    checks = []
-    for threshold in evaluation["thresholds"]:
-        name = TFMA_NAMES[threshold["metric"]]
-        value = overall.get(name)
-        bound = float(threshold["lower_bound"])
-        checks.append(Check(OVERALL, name, "lower bound", value, bound,
-                            value is not None and value >= bound))
+    checks = [_lower_bound(OVERALL, overall, threshold) for threshold in evaluation["thresholds"]]
     if baseline:
         base_auc = baseline.get(OVERALL, {}).get("auc")
         value = overall.get("auc")
         bound = -float(evaluation["max_auc_drop_vs_baseline"])
         passed = value is not None and base_auc is not None and value - base_auc >= bound
-        checks.append(Check(OVERALL, "auc", "change vs baseline", value, bound, passed, base_auc))
-    checks.sort(key=lambda check: check.passed)  # failures first
-    return Verdict(blessed=blessed, has_baseline=bool(baseline), checks=checks,
-                   slices=candidate, baseline_slices=baseline)
+        checks.append(Check(OVERALL, "auc", CHANGE, value, bound, passed, base_auc))
+    checks.extend(_slice_checks(evaluation, candidate))
+    checks.sort(key=lambda check: check.passed)  # failures first, order otherwise kept
+    return Verdict(
+        blessed=tfma_blessed and all(check.passed for check in checks),
+        tfma_blessed=tfma_blessed,
+        has_baseline=bool(baseline),
+        checks=checks,
+        slices=candidate,
+        baseline_slices=baseline,
+    )
