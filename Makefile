@@ -16,12 +16,28 @@ PYTEST_ARGS ?=
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: help setup data run test test-unit test-e2e lint clean check-config tensorboard
+.PHONY: help setup system-deps data run test test-unit test-e2e lint clean check-config tensorboard
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv from requirements.lock with uv (seconds when nothing changed)
+setup: $(STAMP) system-deps ## create .venv from requirements.lock with uv, and system packages
+
+# Debian packages some features and tests need: graphviz draws lineage graphs
+# (PNG/SVG); postgresql and mariadb-server are real ML Metadata backends for the
+# shared-store tests. Installed when running as root (CI); otherwise the command
+# to run is printed, and the tests that need them are skipped with the reason.
+SYSTEM_PACKAGES := graphviz postgresql mariadb-server
+system-deps: ## install the Debian packages above when root and missing
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "note: missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (TFX 1.16 needs 3.10; install it, e.g. with pyenv)"; exit 1; }

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_arguments(models)
     models.set_defaults(handler=command_models)
 
+    from pipeline.lineage_cli import add_lineage_commands
+
+    add_lineage_commands(commands, _add_store_arguments, command_why)
+
     check = commands.add_parser("check-config", help="validate a configuration and print it")
     _add_config_arguments(check)
     check.set_defaults(handler=command_check_config)
@@ -63,21 +67,24 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help="configuration whose metadata store to read (default: configs/local.yaml)")
-    parser.add_argument("--output", type=Path, help="output folder; overrides paths.output")
-    parser.add_argument("--store", help="metadata store instead: SQLite path, mysql://user@host:port/db, "
-                        "postgresql://user@host:port/db or grpc://host:port (password from the "
-                        "TAXI_TFX_METADATA_PASSWORD environment variable)")
+    parser.add_argument("--store", help="metadata store instead of the config's: SQLite path, "
+                        "mysql://user@host:port/db, postgresql://user@host:port/db or grpc://host:port "
+                        "(password from the TAXI_TFX_METADATA_PASSWORD environment variable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def open_store_from_arguments(args: argparse.Namespace):
     from pipeline import store as mlmd
 
-    overrides = [f"paths.output={args.output}"] if args.output else []
-    config = load_config(args.config, overrides, check_paths=False)
+    config = load_config(args.config, check_paths=False)
     if args.store:
         return mlmd.open_store(mlmd.connection_from_url(args.store, config.metadata_password())), config
-    return mlmd.open_store(mlmd.connection_from_url(str(config.paths.metadata_path))), config
+    if config.metadata.kind == "sqlite":
+        # Read-only, and a clear error when the pipeline has not run yet.
+        return mlmd.open_store(mlmd.connection_from_url(str(config.paths.metadata_path))), config
+    from pipeline.local_runner import metadata_connection
+
+    return mlmd.open_store(metadata_connection(config)), config
 
 
 def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
@@ -123,9 +130,13 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         result = run_local(config, progress)
         failed = progress.fail_current() if result.error else None
     wall_seconds = time.perf_counter() - started
+    from pipeline import store as mlmd
+    from pipeline.local_runner import metadata_connection
     from pipeline.summary import latest_run_summary, print_run_summary
 
-    summary = latest_run_summary(config)
+    store = mlmd.open_store(metadata_connection(config))
+    record_code_version(store, config, args.config)
+    summary = latest_run_summary(store, config.pipeline_name)
     files = {"Metadata": config.paths.metadata_path} if config.metadata.kind == "sqlite" else {}
     if summary is not None and config.monitoring.enabled:
         from pipeline.monitoring import write_run_metrics
@@ -134,6 +145,16 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     files["Log"] = log_file
     print_run_summary(console, config, summary, wall_seconds, result, failed, files)
     return EXIT_FAILED if result.error else EXIT_OK
+
+
+def record_code_version(store, config: PipelineConfig, config_file: Path) -> None:
+    """Stores the git commit, user-code hash and config file on the newest run, for lineage diff."""
+    from pipeline import store as mlmd
+    from pipeline.inputs import user_code_version
+
+    runs = mlmd.pipeline_runs(store, config.pipeline_name)
+    if runs:
+        mlmd.annotate_run(store, runs[0], {**user_code_version(), "config_file": str(config_file)})
 
 
 def command_why(args: argparse.Namespace, console: Console) -> int:
@@ -196,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     # Tables keep their columns when the output is a file or a pipe.
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     try:
+        if args.command == "lineage" and args.lineage_command != "why":
+            store, config = open_store_from_arguments(args)
+            return args.handler(args, console, store, config)
         return args.handler(args, console)
     except ConfigError as error:
         console.print(f"[red]configuration error[/]: {error}", highlight=False, markup=False)

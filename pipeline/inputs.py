@@ -26,7 +26,10 @@ class PipelineInputs:
     data_root: str
     data_pattern: str
     serving_dir: str
-    user_code_config: dict[str, Any]
+    # custom_config of Transform and Trainer. Transform's holds only what changes
+    # its output, so a new hyperparameter re-runs the Trainer but not Transform.
+    transform_config: dict[str, Any]
+    trainer_config: dict[str, Any]
     evaluation: dict[str, Any]
     fail_on: list[str]
     schema_file: str | None = None
@@ -73,14 +76,17 @@ def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
     """PipelineInputs for a run on this machine, everything under paths.output."""
     paths = config.paths
     data_root, pattern = data_source(paths.data)
-    user_code_config = {
+    transform_config = {
         "features": config.features.model_dump(),
         "label": config.label.model_dump(),
-        "training": config.training.model_dump(),
-        "backup_root": str((paths.output / "trainer_backups").resolve()),
         # Only the content hash: a new commit that leaves the code alone
         # must not invalidate the cache.
         "code_sha256": user_code_version()["code_sha256"],
+    }
+    trainer_config = {
+        **transform_config,
+        "training": config.training.model_dump(),
+        "backup_root": str((paths.output / "trainer_backups").resolve()),
     }
     return PipelineInputs(
         pipeline_name=config.pipeline_name,
@@ -88,7 +94,8 @@ def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
         data_root=data_root,
         data_pattern=pattern,
         serving_dir=str(paths.serving_dir.resolve()),
-        user_code_config=user_code_config,
+        transform_config=transform_config,
+        trainer_config=trainer_config,
         evaluation=config.evaluation.model_dump(),
         fail_on=list(config.validation.fail_on),
         schema_file=str(paths.schema_file.resolve()) if paths.schema_file else None,

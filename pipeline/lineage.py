@@ -5,7 +5,9 @@ Imports ml_metadata only; never TensorFlow or TFX.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ml_metadata.proto import metadata_store_pb2
@@ -83,3 +85,287 @@ def _run_verdict(store, run) -> dict | None:
 
 def _utc(milliseconds: int) -> str:
     return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ---------------------------------------------------------------------------
+# Runs, provenance, differences and pictures.
+# ---------------------------------------------------------------------------
+
+# Input keys that point into earlier runs: following them would walk from the
+# candidate model through its baseline into every run before it.
+BASELINE_INPUT_KEYS = frozenset({"baseline_model"})
+DEFAULT_HOPS = 12
+RUN_ANNOTATIONS = ("git_commit", "code_sha256", "config_file")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    started: str
+    seconds: float
+    states: dict[str, str]
+    blessed: bool | None
+    pushed_version: str | None
+
+    @property
+    def status(self) -> str:
+        failed = [name for name, state in self.states.items() if state == "FAILED"]
+        if failed:
+            return f"failed at {', '.join(failed)}"
+        if any(state == "RUNNING" for state in self.states.values()):
+            return "running or killed"
+        cached = sum(state == "CACHED" for state in self.states.values())
+        return f"complete ({cached} cached)" if cached else "complete"
+
+
+def list_runs(store, pipeline_name: str | None = None, limit: int | None = None) -> list[RunRow]:
+    """Pipeline runs, newest first, with component states, blessing and push."""
+    rows = []
+    for run in mlmd.pipeline_runs(store, pipeline_name)[:limit]:
+        executions = mlmd.component_executions(store, run)
+        outputs = mlmd.output_artifacts(store, [e.execution.id for e in executions])
+        blessings = [a for a in mlmd.artifacts_of_type(outputs, "ModelBlessing")
+                     if "/Verdict/" in a.uri]
+        pushed = [a for a in mlmd.artifacts_of_type(outputs, "PushedModel")
+                  if mlmd.custom_value(a, "pushed")]
+        start = min((e.execution.create_time_since_epoch for e in executions),
+                    default=run.create_time_since_epoch)
+        end = max((e.execution.last_update_time_since_epoch for e in executions), default=start)
+        rows.append(RunRow(
+            run_id=run.name,
+            started=_utc(start),
+            seconds=(end - start) / 1000,
+            states={e.component: e.state for e in executions},
+            blessed=bool(mlmd.custom_value(blessings[0], "blessed")) if blessings else None,
+            pushed_version=str(mlmd.custom_value(pushed[0], "pushed_version")) if pushed else None,
+        ))
+    return rows
+
+
+def execution_details(store, execution) -> dict[str, object]:
+    """The properties that explain an execution: data source, hyperparameters, strategy."""
+    details: dict[str, object] = {}
+    for key, value in execution.custom_properties.items():
+        kind = value.WhichOneof("value")
+        raw = getattr(value, kind) if kind else None
+        if key in ("input_base", "span", "input_fingerprint", "schema_file", "version"):
+            details[key] = raw
+        elif key == "custom_config" and isinstance(raw, str):
+            config = json.loads(raw) or {}
+            # Transform receives the same custom_config; hyperparameters only matter to the Trainer.
+            if "Trainer" in execution.type:
+                details.update({f"training.{k}": v for k, v in config.get("training", {}).items()})
+            if "code_sha256" in config:
+                details["code_sha256"] = config["code_sha256"]
+    return details
+
+
+def artifact_details(artifact) -> dict[str, object]:
+    details: dict[str, object] = {}
+    for key in ("span", "split_names", "blessed", "pushed_version", "anomaly_count", "auc",
+                "binary_accuracy"):
+        value = mlmd.custom_value(artifact, key)
+        if value is None and key in artifact.properties:
+            prop = artifact.properties[key]
+            value = getattr(prop, prop.WhichOneof("value")) if prop.WhichOneof("value") else None
+        if isinstance(value, (int, float, str)) and value != "":
+            details[key] = value
+    record = _training_record(artifact)
+    if record:
+        details.update({"strategy": record.get("strategy"), "replicas": record.get("replicas"),
+                        "global_batch_size": record.get("global_batch_size"),
+                        "epochs_run": record.get("epochs_run")})
+    return details
+
+
+def _training_record(artifact) -> dict:
+    if artifact.type != "ModelRun":
+        return {}
+    path = os.path.join(artifact.uri, "training_record.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as reader:
+        return json.load(reader)
+
+
+@dataclass
+class TraceNode:
+    kind: str  # "artifact" or "execution"
+    id: int
+    label: str
+    state: str = ""
+    uri: str = ""
+    details: dict = field(default_factory=dict)
+    children: list[TraceNode] = field(default_factory=list)
+    seen_before: bool = False
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "label": self.label, "state": self.state,
+                "uri": self.uri, "details": self.details, "seen_before": self.seen_before,
+                "children": [child.as_dict() for child in self.children]}
+
+
+def resolve_target(store, target: str, pipeline_name: str | None = None):
+    """An artifact from an id, 'latest-pushed', or a run id (its model, or what it produced last)."""
+    if target.isdigit():
+        found = store.get_artifacts_by_id([int(target)])
+        if not found:
+            raise mlmd.StoreError(f"no artifact with id {target}")
+        return found[0]
+    if target == "latest-pushed":
+        pushed = [a for a in store.get_artifacts_by_type("PushedModel") if mlmd.custom_value(a, "pushed")]
+        if not pushed:
+            raise mlmd.StoreError("no model has been pushed yet")
+        return max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
+    run = find_run(store, target, pipeline_name)
+    outputs = mlmd.output_artifacts(store, [e.id for e in store.get_executions_by_context(run.id)])
+    for type_name in ("PushedModel", "Model", "ExampleAnomalies", "Examples"):
+        candidates = mlmd.artifacts_of_type(outputs, type_name)
+        if candidates:
+            return max(candidates, key=lambda a: a.id)
+    raise mlmd.StoreError(f"run {run.name} produced no artifact")
+
+
+def trace(store, artifact, downstream: bool = False, max_hops: int = DEFAULT_HOPS) -> TraceNode:
+    """Provenance tree of an artifact: upstream to the data, or downstream to models and pushes."""
+    seen: set[tuple[str, int]] = set()
+    types = {t.id: t.name for t in store.get_execution_types()}
+    return _trace_artifact(store, artifact, downstream, max_hops, seen, types)
+
+
+def _trace_artifact(store, artifact, downstream, hops, seen, types) -> TraceNode:
+    node = TraceNode("artifact", artifact.id, artifact.type, uri=artifact.uri,
+                     details=artifact_details(artifact))
+    if ("artifact", artifact.id) in seen:
+        node.seen_before = True
+        return node
+    seen.add(("artifact", artifact.id))
+    if hops <= 0:
+        return node
+    events = store.get_events_by_artifact_ids([artifact.id])
+    if downstream:
+        wanted = [e for e in events if e.type == metadata_store_pb2.Event.INPUT
+                  and _event_key(e) not in BASELINE_INPUT_KEYS]
+    else:
+        wanted = _original_producers(store, [e for e in events if e.type in mlmd.OUTPUT_EVENTS])
+    executions = store.get_executions_by_id(sorted({e.execution_id for e in wanted}))
+    for execution in executions:
+        node.children.append(_trace_execution(store, execution, downstream, hops - 1, seen, types))
+    return node
+
+
+def _original_producers(store, output_events):
+    """With caching, several executions output one artifact; the one that made it is COMPLETE."""
+    if len(output_events) <= 1:
+        return output_events
+    executions = {e.id: e for e in store.get_executions_by_id([ev.execution_id for ev in output_events])}
+    complete = [ev for ev in output_events
+                if executions[ev.execution_id].last_known_state == metadata_store_pb2.Execution.COMPLETE]
+    return complete[:1] or output_events[:1]
+
+
+def _trace_execution(store, execution, downstream, hops, seen, types) -> TraceNode:
+    node = TraceNode("execution", execution.id, mlmd.component_name(store, execution),
+                     state=mlmd.STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
+                     details=execution_details(store, execution))
+    if ("execution", execution.id) in seen:
+        node.seen_before = True
+        return node
+    seen.add(("execution", execution.id))
+    events = store.get_events_by_execution_ids([execution.id])
+    if downstream:
+        wanted = [e for e in events if e.type in mlmd.OUTPUT_EVENTS]
+    else:
+        wanted = [e for e in events if e.type == metadata_store_pb2.Event.INPUT
+                  and _event_key(e) not in BASELINE_INPUT_KEYS]
+    artifacts = store.get_artifacts_by_id(sorted({e.artifact_id for e in wanted}))
+    for artifact in artifacts:
+        node.children.append(_trace_artifact(store, artifact, downstream, hops - 1, seen, types))
+    return node
+
+
+def _event_key(event) -> str:
+    for step in event.path.steps:
+        if step.HasField("key"):
+            return step.key
+    return ""
+
+
+# --- diff -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    section: str
+    key: str
+    before: object
+    after: object
+
+
+def run_facts(store, run) -> dict[str, dict[str, object]]:
+    """Everything diff compares, by section, for one run."""
+    facts: dict[str, dict[str, object]] = {"run": {}, "data": {}, "properties": {}, "metrics": {}}
+    for key in RUN_ANNOTATIONS:
+        value = mlmd.custom_value(run, key)
+        if value is not None:
+            facts["run"][key] = value
+    for item in mlmd.component_executions(store, run):
+        details = execution_details(store, item.execution)
+        for key, value in details.items():
+            section = "data" if key in ("input_base", "span", "input_fingerprint") else "properties"
+            facts[section][f"{item.component}.{key}"] = value
+    summary = summarize_run(store, run)
+    facts["run"]["anomalies"] = len(summary.anomalies)
+    facts["run"]["failed_components"] = ", ".join(summary.failed_components()) or "none"
+    if summary.verdict is not None:
+        facts["run"]["blessed"] = summary.verdict["blessed"]
+        for slice_name, metrics in summary.verdict["slices"].items():
+            for name in ("auc", "binary_accuracy", "example_count"):
+                if metrics.get(name) is not None:
+                    facts["metrics"][f"{slice_name} · {name}"] = metrics[name]
+    return facts
+
+
+def diff_runs(store, run_a, run_b) -> list[Change]:
+    """What differs between two runs: code, data, properties per component, metrics, blessing."""
+    before, after = run_facts(store, run_a), run_facts(store, run_b)
+    changes = []
+    for section in before:
+        for key in sorted(set(before[section]) | set(after[section])):
+            old, new = before[section].get(key), after[section].get(key)
+            if section == "metrics" and isinstance(old, float) and isinstance(new, float):
+                if abs(old - new) < 5e-5:
+                    continue
+            elif old == new:
+                continue
+            changes.append(Change(section, key, old, new))
+    return changes
+
+
+# --- graph --------------------------------------------------------------------
+
+def run_graph(store, run):
+    """A pydot graph of a run: its executions, their input and output artifacts."""
+    import pydot
+
+    graph = pydot.Dot(graph_type="digraph", rankdir="LR", fontname="Helvetica",
+                      label=f"pipeline run {run.name}", labelloc="t")
+    executions = mlmd.component_executions(store, run)
+    ids = [item.execution.id for item in executions]
+    events = [e for e in store.get_events_by_execution_ids(ids)
+              if _event_key(e) not in BASELINE_INPUT_KEYS]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
+    for item in executions:
+        color = {"COMPLETE": "#d4edda", "CACHED": "#e2e3e5", "FAILED": "#f8d7da"}.get(item.state, "#fff3cd")
+        graph.add_node(pydot.Node(f"e{item.execution.id}", shape="box", style="filled,rounded",
+                                  fillcolor=color, fontname="Helvetica",
+                                  label=f"{item.component}\\n{item.state.lower()} · {item.seconds:.1f}s"))
+    for artifact in artifacts.values():
+        tail = artifact.uri.rstrip("/").split("/")[-2:]
+        graph.add_node(pydot.Node(f"a{artifact.id}", shape="ellipse", fontname="Helvetica",
+                                  label=f"{artifact.type} #{artifact.id}\\n{'/'.join(tail)}"))
+    for event in events:
+        if event.type == metadata_store_pb2.Event.INPUT:
+            graph.add_edge(pydot.Edge(f"a{event.artifact_id}", f"e{event.execution_id}"))
+        elif event.type in mlmd.OUTPUT_EVENTS:
+            graph.add_edge(pydot.Edge(f"e{event.execution_id}", f"a{event.artifact_id}"))
+    return graph

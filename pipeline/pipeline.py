@@ -58,7 +58,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=inputs.user_code_config,
+        custom_config=inputs.transform_config,
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would be a second full pass.
         disable_statistics=True,
@@ -70,7 +70,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config=inputs.user_code_config,
+        custom_config=inputs.trainer_config,
     )
     components = [
         example_gen,

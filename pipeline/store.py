@@ -154,3 +154,10 @@ def custom_value(artifact, key: str):
     value = artifact.custom_properties[key]
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
+
+
+def annotate_run(store, run: metadata_store_pb2.Context, values: dict[str, str]) -> None:
+    """Adds string custom properties to a pipeline run context (e.g. the code version)."""
+    for key, value in values.items():
+        run.custom_properties[key].string_value = str(value)
+    store.put_contexts([run])

@@ -52,13 +52,9 @@ def read_verdict(uri: str) -> dict | None:
         return json.load(reader)
 
 
-def latest_run_summary(config) -> RunSummary | None:
-    """The summary of the newest run in the configuration's SQLite store, if any."""
-    path = config.paths.metadata_path.resolve()
-    if config.metadata.kind != "sqlite" or not path.is_file():
-        return None
-    store = mlmd.open_store(mlmd.sqlite_connection(path, read_only=True))
-    runs = mlmd.pipeline_runs(store, config.pipeline_name)
+def latest_run_summary(store, pipeline_name: str) -> RunSummary | None:
+    """The summary of the pipeline's newest run in the store, if any."""
+    runs = mlmd.pipeline_runs(store, pipeline_name)
     return summarize_run(store, runs[0]) if runs else None
 
 

@@ -89,9 +89,16 @@ def test_second_run_reuses_cached_data_and_training_results(pipeline_runs):
     )
     assert produced and {a.id for a in produced} <= artifacts_after_first
     assert "cached" in second.stdout
-    # The Evaluator runs again (it now has a baseline), but re-pushing the same
-    # model must not create a second version.
-    assert len(list((output / "serving").iterdir())) == 1
+    # The Evaluator runs again (it now has a baseline), but pushing the same
+    # model again must reuse its version instead of adding one.
+    first_push, second_push = (
+        [a for a in mlmd.output_artifacts(store, [i.execution.id for i in
+                                                  _executions_by_component(store, run)["Pusher"]])
+         if a.type == "PushedModel"][0]
+        for run in (mlmd.pipeline_runs(store)[-1], second_run)
+    )
+    assert mlmd.custom_value(second_push, "reused_existing_version") == 1
+    assert mlmd.custom_value(second_push, "pushed_version") == mlmd.custom_value(first_push, "pushed_version")
 
 
 def test_evaluation_holds_every_configured_slice_including_the_cross(pipeline_runs):
@@ -148,8 +155,8 @@ def test_a_clearly_worse_model_is_not_released_and_why_says_so(pipeline_runs, ta
     assert "FAIL Overall auc" in worse.stdout and "vs baseline" in worse.stdout
     assert "Pushed      nothing" in worse.stdout
     assert sorted(p.name for p in (output / "serving").iterdir()) == pushed_before
-    why = subprocess.run(cli("why", "--output", str(output)), cwd=PROJECT_ROOT, capture_output=True,
-                         text=True, timeout=60)
+    why = subprocess.run(cli("why", "--store", str(output / "metadata.sqlite")), cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=60)
     assert why.returncode == 0
     assert "NOT BLESSED" in why.stdout and "FAIL Overall auc" in why.stdout
 
