@@ -169,6 +169,8 @@ class PipelineConfig(_Strict):
     validation: ValidationGateConfig = ValidationGateConfig()
     metadata: MetadataConfig = MetadataConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    # With a folder of span-N/ folders: read every span, or only the newest one.
+    spans: Literal["all", "latest"] = "all"
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
 

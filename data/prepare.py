@@ -1,17 +1,18 @@
 """Materialises the default dataset: the Chicago taxi CSV shipped inside the tfx wheel.
 
-Nothing is downloaded. The file is copied into a git-ignored folder under data/.
+Nothing is downloaded. The rows are written, as quarterly spans, into a
+git-ignored folder under data/.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 TAXI_CSV_IN_PACKAGE = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 DEFAULT_DESTINATION = Path("data/taxi")
+# Written last: names the source the spans came from, so reruns skip the work.
+SOURCE_MARKER = "SOURCE"
 
 
 def packaged_taxi_csv() -> Path:
@@ -25,17 +26,25 @@ def packaged_taxi_csv() -> Path:
     return path
 
 
-def materialise_default_data(destination: Path = DEFAULT_DESTINATION) -> Path:
-    """Copies the packaged taxi CSV to destination/data.csv, atomically; returns the file path."""
-    destination.mkdir(parents=True, exist_ok=True)
-    target = destination / "data.csv"
+def materialise_default_data(destination: Path = DEFAULT_DESTINATION) -> list[tuple[int, str, int]]:
+    """Writes the packaged taxi CSV as quarterly spans under destination; returns (span, quarter, rows).
+
+    Does nothing when the spans of this very source file are already there.
+    """
+    from data.generator import load_source
+    from data.spans import split_into_spans
+
     source = packaged_taxi_csv()
-    if target.is_file() and target.stat().st_size == source.stat().st_size:
-        return target
-    partial = destination / ".data.csv.partial"
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-    return target
+    marker = destination / SOURCE_MARKER
+    fingerprint = f"{source} {source.stat().st_size}"
+    if marker.is_file() and marker.read_text(encoding="utf-8").splitlines()[0] == fingerprint:
+        return [tuple(line.split(" ")) for line in marker.read_text(encoding="utf-8").splitlines()[1:]]
+    for stale in destination.glob("*.csv"):  # the single-file layout of earlier versions
+        stale.unlink()
+    spans = split_into_spans(load_source(source), destination)
+    lines = [fingerprint, *(f"{number} {quarter} {rows}" for number, quarter, rows in spans)]
+    marker.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return spans
 
 
 def write_sample(destination: Path, rows: int, source: Path | None = None) -> Path:

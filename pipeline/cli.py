@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
+from data.checks import DataError
 from pipeline.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(run)
     run.set_defaults(handler=command_run)
 
-    data = commands.add_parser("data", help="materialise the default taxi CSV under data/")
+    data = commands.add_parser("data", help="write the default taxi CSV as quarterly spans under data/")
     data.add_argument("--destination", type=Path, default=Path("data/taxi"))
     data.set_defaults(handler=command_data)
 
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.lineage_cli import add_lineage_commands
 
     add_lineage_commands(commands, _add_store_arguments, command_why)
+
+    schema = commands.add_parser("schema", help="compare what the data implies with the curated schema")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="COMMAND")
+    infer = schema_commands.add_parser("infer", help="infer a schema from data and list the differences")
+    _add_config_arguments(infer)
+    infer.add_argument("--write", type=Path, help="also write the inferred schema here (pbtxt)")
+    infer.set_defaults(handler=command_schema_infer)
 
     check = commands.add_parser("check-config", help="validate a configuration and print it")
     _add_config_arguments(check)
@@ -108,19 +116,37 @@ def command_check_config(args: argparse.Namespace, console: Console) -> int:
 def command_data(args: argparse.Namespace, console: Console) -> int:
     from data.prepare import materialise_default_data
 
-    target = materialise_default_data(args.destination)
-    console.print(f"[green]✔[/] default taxi data at {target}")
+    spans = materialise_default_data(args.destination)
+    rows = sum(int(count) for _, _, count in spans)
+    console.print(f"[green]✔[/] default taxi data at {args.destination}: {rows} rows in {len(spans)} "
+                  f"quarterly spans ({spans[0][1]} to {spans[-1][1]})")
     return EXIT_OK
+
+
+def check_input_data(config: PipelineConfig) -> int:
+    """Reads the input files once, before TensorFlow: clear errors for malformed CSV files."""
+    from data.checks import check_csv_files, load_schema, numeric_columns
+    from pipeline.inputs import data_files
+
+    required = [*config.features.columns(), config.label.column]
+    if config.label.reference_column:
+        required.append(config.label.reference_column)
+    schema_file = config.paths.schema_file
+    numeric = numeric_columns(load_schema(schema_file)) if schema_file else {}
+    reports = check_csv_files(data_files(config.paths.data, config.spans), required, numeric)
+    return sum(report.rows for report in reports)
 
 
 def command_run(args: argparse.Namespace, console: Console) -> int:
     config = config_from_arguments(args)
+    rows = check_input_data(config)
     from pipeline.console import ComponentProgress, output_to_log, quiet_library_noise
     from pipeline.local_runner import run_local
 
     log_file = config.paths.log_dir / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
     console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
-    console.print(f"  data    {config.paths.data}\n  output  {config.paths.output}\n"
+    console.print(f"  data    {config.paths.data} ({rows} rows, spans: {config.spans})\n"
+                  f"  output  {config.paths.output}\n"
                   f"  log     {log_file}", highlight=False)
     quiet_library_noise()
     started = time.perf_counter()
@@ -155,6 +181,35 @@ def record_code_version(store, config: PipelineConfig, config_file: Path) -> Non
     runs = mlmd.pipeline_runs(store, config.pipeline_name)
     if runs:
         mlmd.annotate_run(store, runs[0], {**user_code_version(), "config_file": str(config_file)})
+
+
+def command_schema_infer(args: argparse.Namespace, console: Console) -> int:
+    from data.checks import load_schema
+    from pipeline.console import quiet_library_noise
+    from pipeline.inputs import data_source
+
+    config = config_from_arguments(args)
+    if config.paths.schema_file is None:
+        raise ConfigError("paths.schema_file is null: there is no curated schema to compare with")
+    root, pattern = data_source(config.paths.data, "all")
+    quiet_library_noise()
+    console.print(f"inferring a schema from {root}/{pattern} with TFDV…", highlight=False)
+    from pipeline.schema_tools import compare, infer_from_csv
+
+    inferred, statistics = infer_from_csv(f"{root}/{pattern}")
+    differences = compare(load_schema(config.paths.schema_file), inferred, statistics)
+    if args.write:
+        from google.protobuf import text_format
+
+        args.write.write_text(text_format.MessageToString(inferred), encoding="utf-8")
+        console.print(f"inferred schema written to {args.write}", highlight=False)
+    if not differences:
+        console.print(f"[green]✔[/] no difference from {config.paths.schema_file}", highlight=False)
+        return EXIT_OK
+    console.print(f"{len(differences)} difference(s) from {config.paths.schema_file}:", highlight=False)
+    for difference in differences:
+        console.print(f"  {difference.one_line()}", highlight=False, markup=False)
+    return EXIT_FAILED
 
 
 def command_why(args: argparse.Namespace, console: Console) -> int:
@@ -222,10 +277,14 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args, console, store, config)
         return args.handler(args, console)
     except ConfigError as error:
-        console.print(f"[red]configuration error[/]: {error}", highlight=False, markup=False)
+        console.print(f"configuration error: {error}", highlight=False, markup=False, style="red")
+        return EXIT_USAGE
+    except DataError as error:
+        console.print(f"data error: {error}", highlight=False, markup=False, style="red")
+        console.print("Nothing ran; nothing was pushed.", highlight=False)
         return EXIT_USAGE
     except StoreError as error:
-        console.print(f"[red]metadata store[/]: {error}", highlight=False, markup=False)
+        console.print(f"metadata store: {error}", highlight=False, markup=False, style="red")
         return EXIT_FAILED
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.settings import PipelineConfig
+from data.spans import SPAN_PREFIX, span_folders
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The code TFX calls by dotted path. Its hash is part of the Transform and
@@ -40,15 +41,30 @@ class PipelineInputs:
     resolve_baseline: bool = True
 
 
-def data_source(path: Path) -> tuple[str, str]:
+def data_source(path: Path, spans: str = "all") -> tuple[str, str]:
     """Splits a data path into ExampleGen's input_base and file pattern.
 
-    A file is read alone; a folder is read as every CSV in it.
+    A file is read alone; a folder of span-N/ folders as every span, or the
+    latest one with TFX's {SPAN} pattern; any other folder as every CSV in it.
     """
     path = path.resolve()
     if path.is_file():
         return str(path.parent), path.name
+    if span_folders(path):
+        return str(path), f"{SPAN_PREFIX}{{SPAN}}/*.csv" if spans == "latest" else f"{SPAN_PREFIX}*/*.csv"
     return str(path), "*.csv"
+
+
+def data_files(path: Path, spans: str = "all") -> list[Path]:
+    """The CSV files a run will read (for the pre-flight checks)."""
+    path = path.resolve()
+    if path.is_file():
+        return [path]
+    folders = span_folders(path)
+    if folders:
+        chosen = folders[-1:] if spans == "latest" else folders
+        return sorted(f for folder in chosen for f in folder.glob("*.csv"))
+    return sorted(path.glob("*.csv"))
 
 
 def user_code_version() -> dict[str, str]:
@@ -75,7 +91,7 @@ def _git_commit() -> str:
 def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
     """PipelineInputs for a run on this machine, everything under paths.output."""
     paths = config.paths
-    data_root, pattern = data_source(paths.data)
+    data_root, pattern = data_source(paths.data, config.spans)
     transform_config = {
         "features": config.features.model_dump(),
         "label": config.label.model_dump(),

@@ -309,7 +309,7 @@ def run_facts(store, run) -> dict[str, dict[str, object]]:
         if value is not None:
             facts["run"][key] = value
     for item in mlmd.component_executions(store, run):
-        details = execution_details(store, item.execution)
+        details = execution_details(store, _producing_execution(store, item.execution))
         for key, value in details.items():
             section = "data" if key in ("input_base", "span", "input_fingerprint") else "properties"
             facts[section][f"{item.component}.{key}"] = value
@@ -323,6 +323,18 @@ def run_facts(store, run) -> dict[str, dict[str, object]]:
                 if metrics.get(name) is not None:
                     facts["metrics"][f"{slice_name} · {name}"] = metrics[name]
     return facts
+
+
+def _producing_execution(store, execution):
+    """For a cached execution, the one that made its outputs: only it holds span and fingerprint."""
+    if execution.last_known_state != metadata_store_pb2.Execution.CACHED:
+        return execution
+    outputs = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type in mlmd.OUTPUT_EVENTS]
+    if not outputs:
+        return execution
+    events = store.get_events_by_artifact_ids([outputs[0].artifact_id])
+    producers = _original_producers(store, [e for e in events if e.type in mlmd.OUTPUT_EVENTS])
+    return store.get_executions_by_id([producers[0].execution_id])[0] if producers else execution
 
 
 def diff_runs(store, run_a, run_b) -> list[Change]:
@@ -356,7 +368,7 @@ def run_graph(store, run):
     artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
     for item in executions:
         color = {"COMPLETE": "#d4edda", "CACHED": "#e2e3e5", "FAILED": "#f8d7da"}.get(item.state, "#fff3cd")
-        graph.add_node(pydot.Node(f"e{item.execution.id}", shape="box", style="filled,rounded",
+        graph.add_node(pydot.Node(f"e{item.execution.id}", shape="box", style="\"filled,rounded\"",
                                   fillcolor=color, fontname="Helvetica",
                                   label=f"{item.component}\\n{item.state.lower()} · {item.seconds:.1f}s"))
     for artifact in artifacts.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -49,7 +50,9 @@ class Executor(base_executor.BaseExecutor):
         artifact.set_int_custom_property("blessed", int(verdict.blessed))
         overall = verdict.slices.get(OVERALL, {})
         for name in HEADLINE_METRICS:
-            if name in overall:
+            # NaN (e.g. precision with no predicted positives) is left out: MLMD's
+            # PostgreSQL backend cannot store it.
+            if name in overall and math.isfinite(overall[name]):
                 artifact.set_float_custom_property(name, overall[name])
         failed = [check.one_line() for check in verdict.checks if not check.passed]
         artifact.set_string_custom_property("failed_checks", "\n".join(failed))

@@ -1,0 +1,74 @@
+"""`schema infer`: what TFDV infers from some data, compared with the curated schema.
+
+The curated schema in schemas/ is reviewed by hand. When the data changes, a
+person runs this to see how it differs, and decides what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+
+@dataclass(frozen=True)
+class SchemaDifference:
+    feature: str
+    kind: str
+    detail: str
+
+    def one_line(self) -> str:
+        return f"{self.feature}: {self.kind} — {self.detail}"
+
+
+def infer_from_csv(pattern: str) -> tuple[schema_pb2.Schema, statistics_pb2.DatasetFeatureStatistics]:
+    """Runs TFDV's statistics and schema inference on the files matching a glob (imports TF)."""
+    import tensorflow_data_validation as tfdv
+
+    statistics = tfdv.generate_statistics_from_csv(pattern)
+    return tfdv.infer_schema(statistics), statistics.datasets[0]
+
+
+def compare(curated: schema_pb2.Schema, inferred: schema_pb2.Schema,
+            statistics: statistics_pb2.DatasetFeatureStatistics) -> list[SchemaDifference]:
+    """Differences a reviewer must decide on: columns, types, categories, numeric ranges."""
+    curated_features = {f.name: f for f in curated.feature}
+    inferred_features = {f.name: f for f in inferred.feature}
+    differences = []
+    for name in sorted(set(inferred_features) - set(curated_features)):
+        kind = schema_pb2.FeatureType.Name(inferred_features[name].type)
+        differences.append(SchemaDifference(name, "new column", f"{kind} in the data, not in the schema"))
+    for name in sorted(set(curated_features) - set(inferred_features)):
+        differences.append(SchemaDifference(name, "missing column", "in the schema, not in the data"))
+    stats = {s.path.step[0] if s.path.step else s.name: s for s in statistics.features}
+    domains = {d.name: set(d.value) for d in curated.string_domain}
+    for name in sorted(set(curated_features) & set(inferred_features)):
+        expected, found = curated_features[name], inferred_features[name]
+        if expected.type != found.type:
+            differences.append(SchemaDifference(name, "type", f"schema says "
+                               f"{schema_pb2.FeatureType.Name(expected.type)}, data has "
+                               f"{schema_pb2.FeatureType.Name(found.type)}"))
+        differences.extend(_domain_differences(expected, stats.get(name), domains))
+    return differences
+
+
+def _domain_differences(feature, stats, domains) -> list[SchemaDifference]:
+    if stats is None:
+        return []
+    result = []
+    if feature.HasField("domain") and stats.HasField("string_stats"):
+        seen = {bucket.label for bucket in stats.string_stats.rank_histogram.buckets}
+        unexpected = sorted(seen - domains.get(feature.domain, set()))
+        if unexpected:
+            result.append(SchemaDifference(feature.name, "new values", ", ".join(unexpected)))
+    if stats.HasField("num_stats"):
+        low, high = stats.num_stats.min, stats.num_stats.max
+        bounds = feature.int_domain if feature.HasField("int_domain") else (
+            feature.float_domain if feature.HasField("float_domain") else None)
+        if bounds is not None:
+            name = feature.name
+            if bounds.HasField("min") and low < bounds.min:
+                result.append(SchemaDifference(name, "below domain", f"min {low:g} < {bounds.min:g}"))
+            if bounds.HasField("max") and high > bounds.max:
+                result.append(SchemaDifference(name, "above domain", f"max {high:g} > {bounds.max:g}"))
+    return result
