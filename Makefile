@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: help setup system-deps data run test test-unit test-e2e lint clean check-config tensorboard
+.PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ run: setup data ## run the whole pipeline locally (CONFIG=configs/local.yaml)
 tensorboard: setup ## TensorBoard on the training logs of every run under OUTPUT (newest first in the UI)
 	@test -d $(OUTPUT)/pipeline_root/Trainer/model_run || { echo "no training logs under $(OUTPUT); run 'make run' first"; exit 1; }
 	$(VENV)/bin/tensorboard --logdir $(OUTPUT)/pipeline_root/Trainer/model_run --host 127.0.0.1 --port $(TB_PORT)
+
+simulate: setup data ## continuous training: one run per quarterly span, in order (about a minute per span)
+	@$(PY) -m pipeline simulate --config $(CONFIG) --output outputs/simulate
 
 check-config: setup ## validate CONFIG and print it
 	@$(PY) -m pipeline check-config --config $(CONFIG)

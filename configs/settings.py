@@ -140,6 +140,8 @@ class EvaluationConfig(_Strict):
 class ValidationGateConfig(_Strict):
     # Anomalies of these severities stop the run before Transform.
     fail_on: list[Literal["ERROR", "WARNING", "UNKNOWN"]] = Field(default_factory=lambda: ["ERROR"])
+    # Compare the statistics with the previous run's, using the schema's drift comparators.
+    drift: bool = True
 
 
 class MonitoringConfig(_Strict):
@@ -169,8 +171,8 @@ class PipelineConfig(_Strict):
     validation: ValidationGateConfig = ValidationGateConfig()
     metadata: MetadataConfig = MetadataConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
-    # With a folder of span-N/ folders: read every span, or only the newest one.
-    spans: Literal["all", "latest"] = "all"
+    # With a folder of span-N/ folders: read every span, only the newest one, or span N.
+    spans: Literal["all", "latest"] | Annotated[int, Field(ge=1)] = "all"
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
 

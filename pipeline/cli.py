@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--destination", type=Path, default=Path("data/taxi"))
     data.set_defaults(handler=command_data)
 
+    simulate = commands.add_parser("simulate", help="one run per span, in order, as a schedule would")
+    _add_config_arguments(simulate)
+    simulate.set_defaults(handler=command_simulate)
+
     why = commands.add_parser("why", help="why a run's model was (not) blessed and released")
     why.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
     _add_store_arguments(why)
@@ -55,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(infer)
     infer.add_argument("--write", type=Path, help="also write the inferred schema here (pbtxt)")
     infer.set_defaults(handler=command_schema_infer)
+
+    bench = commands.add_parser("bench", help="measure performance on this machine")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
+    trainer_bench = bench_commands.add_parser(
+        "trainer", help="Trainer throughput with 1 vs 2 CPU replicas, alternating, on one run's data")
+    trainer_bench.add_argument("--pipeline-root", type=Path, default=Path("outputs/local/pipeline_root"),
+                               help="pipeline root of a finished run (its Transform outputs are used)")
+    trainer_bench.add_argument("--pairs", type=int, default=3)
+    trainer_bench.add_argument("--epochs", type=int, default=3)
+    trainer_bench.add_argument("--results", type=Path, default=Path("outputs/bench/trainer.json"))
+    trainer_bench.set_defaults(handler=command_bench_trainer)
 
     check = commands.add_parser("check-config", help="validate a configuration and print it")
     _add_config_arguments(check)
@@ -183,6 +198,34 @@ def record_code_version(store, config: PipelineConfig, config_file: Path) -> Non
         mlmd.annotate_run(store, runs[0], {**user_code_version(), "config_file": str(config_file)})
 
 
+def command_simulate(args: argparse.Namespace, console: Console) -> int:
+    from pipeline import simulate
+    from pipeline import store as mlmd
+    from pipeline.console import output_to_log, quiet_library_noise
+    from pipeline.local_runner import metadata_connection, run_local
+    from pipeline.summary import latest_run_summary
+
+    config = config_from_arguments(args)
+    spans = simulate.span_numbers(config)
+    log_file = config.paths.log_dir / f"simulate-{datetime.now():%Y%m%d-%H%M%S}.log"
+    console.print(f"playing back {len(spans)} spans of {config.paths.data} into {config.paths.output} "
+                  f"(log: {log_file})", highlight=False)
+    quiet_library_noise()
+    started = time.perf_counter()
+    console.print(simulate.HEADER, highlight=False)
+    for span in spans:
+        span_config = config.model_copy(update={"spans": span})
+        rows = check_input_data(span_config)
+        with output_to_log(log_file):
+            result = run_local(span_config)
+        store = mlmd.open_store(metadata_connection(config))
+        record_code_version(store, config, args.config)
+        row = simulate.outcome(span, rows, latest_run_summary(store, config.pipeline_name), result.error)
+        console.print(row.line(), highlight=False, markup=False)
+    console.print(f"{len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)
+    return EXIT_OK
+
+
 def command_schema_infer(args: argparse.Namespace, console: Console) -> int:
     from data.checks import load_schema
     from pipeline.console import quiet_library_noise
@@ -210,6 +253,24 @@ def command_schema_infer(args: argparse.Namespace, console: Console) -> int:
     for difference in differences:
         console.print(f"  {difference.one_line()}", highlight=False, markup=False)
     return EXIT_FAILED
+
+
+def command_bench_trainer(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from pipeline.bench import bench_trainer
+
+    results = bench_trainer(args.pipeline_root, args.pairs, args.epochs,
+                            lambda line: console.print("  " + line, highlight=False))
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for replicas in (1, 2):
+        console.print(f"{replicas} replica(s): median {results['median_seconds'][replicas]:.1f} s, "
+                      f"{results['median_examples_per_second'][replicas]:.0f} examples/s", highlight=False)
+    ratios = results["throughput_ratio_2_over_1_per_pair"]
+    console.print(f"2-replica / 1-replica throughput per pair: {ratios} (median {results['median_ratio']}); "
+                  f"results in {args.results}", highlight=False)
+    return EXIT_OK
 
 
 def command_why(args: argparse.Namespace, console: Console) -> int:

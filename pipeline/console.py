@@ -47,11 +47,10 @@ class ComponentProgress(logging.Handler):
 
     def _start(self, component: str) -> None:
         self.current, self.started, self.cached = component, time.perf_counter(), False
+        # On a terminal a spinner shows what runs; in a log, only finished lines.
         if self.console.is_terminal:
             self._status = self.console.status(f"{component} running…")
             self._status.start()
-        else:
-            self.console.print(f"  … {component}", highlight=False)
 
     def _finish(self, component: str) -> None:
         self._stop_status()

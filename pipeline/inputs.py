@@ -39,30 +39,41 @@ class PipelineInputs:
     # Local runs find the baseline with a Resolver node; open-source Kubeflow has
     # no resolver executor, so its runner turns this off.
     resolve_baseline: bool = True
+    # With a {SPAN} pattern: read exactly this span instead of the latest.
+    span: int | None = None
+    # Drift: the gate compares this run's statistics with the previous run's
+    # (found by a Resolver node, so local runs only).
+    compare_with_previous_statistics: bool = True
 
 
-def data_source(path: Path, spans: str = "all") -> tuple[str, str]:
+def data_source(path: Path, spans: str | int = "all") -> tuple[str, str]:
     """Splits a data path into ExampleGen's input_base and file pattern.
 
-    A file is read alone; a folder of span-N/ folders as every span, or the
-    latest one with TFX's {SPAN} pattern; any other folder as every CSV in it.
+    A file is read alone; a folder of span-N/ folders as every span, or one span
+    (the latest, or span N) with TFX's {SPAN} pattern; any other folder as every
+    CSV in it.
     """
     path = path.resolve()
     if path.is_file():
         return str(path.parent), path.name
     if span_folders(path):
-        return str(path), f"{SPAN_PREFIX}{{SPAN}}/*.csv" if spans == "latest" else f"{SPAN_PREFIX}*/*.csv"
+        return str(path), f"{SPAN_PREFIX}*/*.csv" if spans == "all" else f"{SPAN_PREFIX}{{SPAN}}/*.csv"
     return str(path), "*.csv"
 
 
-def data_files(path: Path, spans: str = "all") -> list[Path]:
+def data_files(path: Path, spans: str | int = "all") -> list[Path]:
     """The CSV files a run will read (for the pre-flight checks)."""
     path = path.resolve()
     if path.is_file():
         return [path]
     folders = span_folders(path)
     if folders:
-        chosen = folders[-1:] if spans == "latest" else folders
+        if isinstance(spans, int):
+            chosen = [f for f in folders if f.name == f"{SPAN_PREFIX}{spans}"]
+            if not chosen:
+                raise FileNotFoundError(f"{path} has no folder {SPAN_PREFIX}{spans}")
+        else:
+            chosen = folders[-1:] if spans == "latest" else folders
         return sorted(f for folder in chosen for f in folder.glob("*.csv"))
     return sorted(path.glob("*.csv"))
 
@@ -86,6 +97,22 @@ def _git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return result.stdout.strip()
+
+
+def content_addressed_copy(path: Path, folder: Path) -> Path:
+    """Copies a file to folder/<content hash>/<name> and returns the copy.
+
+    ImportSchemaGen's cache key holds the schema's path, not its content; a path
+    that changes with the content makes an edited schema take effect on a rerun.
+    """
+    content = path.read_bytes()
+    target = folder / hashlib.sha256(content).hexdigest()[:16] / path.name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(content)
+        partial.replace(target)
+    return target
 
 
 def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
@@ -114,7 +141,10 @@ def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
         trainer_config=trainer_config,
         evaluation=config.evaluation.model_dump(),
         fail_on=list(config.validation.fail_on),
-        schema_file=str(paths.schema_file.resolve()) if paths.schema_file else None,
+        schema_file=(str(content_addressed_copy(paths.schema_file, paths.output / "schemas").resolve())
+                     if paths.schema_file else None),
+        compare_with_previous_statistics=config.validation.drift,
+        span=config.spans if isinstance(config.spans, int) and "{SPAN}" in pattern else None,
         beam_pipeline_args=list(config.beam_args),
         enable_cache=config.enable_cache,
     )

@@ -106,7 +106,7 @@ def command_trace(args, console: Console, store, config) -> int:
     tree = Tree(f"{direction} of {_node_label(root)}", highlight=False)
     for child in root.children:
         _add_to_tree(tree, child)
-    console.print(tree)
+    console.print(tree, crop=False)
     return 0
 
 

@@ -21,10 +21,11 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components.evaluation import build_eval_config
+from components.latest_or_nothing import LatestOrNothingStrategy
 from components.validation_gate.component import ValidationGate
 from components.verdict.component import Verdict
 from components.versioned_pusher.component import VersionedPusher
@@ -33,6 +34,7 @@ from pipeline.inputs import PipelineInputs
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 VERDICT_ID = "Verdict"
+GATE_ID = "ValidationGate"
 
 
 def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
@@ -41,6 +43,11 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         input_base=inputs.data_root,
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=inputs.data_pattern)]
+        ),
+        range_config=(
+            range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
+                start_span_number=inputs.span, end_span_number=inputs.span))
+            if inputs.span is not None else None
         ),
     )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
@@ -51,9 +58,23 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    previous_statistics = None
+    if inputs.compare_with_previous_statistics:
+        # The statistics of the last data the gate accepted. The resolver has no
+        # upstream node, so it runs before this run's gate; on the first run it
+        # finds nothing and the gate skips the drift check.
+        previous_statistics = Resolver(
+            strategy_class=LatestOrNothingStrategy,
+            statistics=Channel(type=standard_artifacts.ExampleStatistics,
+                               producer_component_id=GATE_ID, output_key="accepted_statistics"),
+        ).with_id("previous_statistics_resolver")
     validation_gate = ValidationGate(
-        anomalies=example_validator.outputs["anomalies"], fail_on=inputs.fail_on
-    )
+        anomalies=example_validator.outputs["anomalies"],
+        fail_on=inputs.fail_on,
+        statistics=statistics_gen.outputs["statistics"] if previous_statistics else None,
+        schema=schema_gen.outputs["schema"] if previous_statistics else None,
+        previous_statistics=previous_statistics.outputs["statistics"] if previous_statistics else None,
+    ).with_id(GATE_ID)
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -73,6 +94,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         custom_config=inputs.trainer_config,
     )
     components = [
+        *([previous_statistics] if previous_statistics else []),
         example_gen,
         statistics_gen,
         schema_gen,

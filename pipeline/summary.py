@@ -10,6 +10,7 @@ from components.validation_gate.anomalies import AnomalyRow, read_local_anomalie
 from pipeline import store as mlmd
 
 VERDICT_FILE = "verdict.json"
+RESOLVER_SUFFIX = "_resolver"
 
 
 @dataclass
@@ -67,7 +68,7 @@ def print_run_summary(console, config, summary: RunSummary | None, wall_seconds:
         console.print(f"Run {summary.run_id} {status} in {wall_seconds:.1f} s "
                       f"(imports {result.import_seconds:.1f} s, pipeline {result.pipeline_seconds:.1f} s)")
         _print_components(console, summary)
-        _print_anomalies(console, summary.anomalies)
+        _print_anomalies(console, summary.anomalies, "ValidationGate" in summary.failed_components())
         _print_verdict(console, summary.verdict)
         console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
     for label, path in files.items():
@@ -82,11 +83,14 @@ def print_run_summary(console, config, summary: RunSummary | None, wall_seconds:
 
 def _print_components(console, summary: RunSummary) -> None:
     parts = [f"{c.component} {c.seconds:.1f}s" + (" (cached)" if c.state == "CACHED" else "")
-             for c in summary.components if c.component != "latest_blessed_model_resolver"]
+             for c in summary.components if not c.component.endswith(RESOLVER_SUFFIX)]
     console.print("  Components  " + ", ".join(parts), highlight=False)
 
 
-def _print_anomalies(console, anomalies: list[AnomalyRow]) -> None:
+def _print_anomalies(console, anomalies: list[AnomalyRow], gate_failed: bool = False) -> None:
+    if gate_failed:
+        console.print("  Anomalies   the validation gate stopped the run; see below")
+        return
     if not anomalies:
         console.print("  Anomalies   none")
         return

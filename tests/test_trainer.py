@@ -1,6 +1,6 @@
 """The real run_fn on Transform outputs of a real pipeline run (3,000 taxi rows).
 
-Each scenario runs tests.trainer_harness in its own process, so that the
+Each scenario runs trainer.standalone in its own process, so that the
 MirroredStrategy gets its two logical CPU devices before TensorFlow starts.
 """
 
@@ -24,7 +24,7 @@ NO_EARLY_STOP = ["--set", "training.early_stopping_patience=100"]
 
 def harness(pipeline_root, work_dir, *arguments: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.trainer_harness", str(pipeline_root), str(work_dir), *arguments],
+        [sys.executable, "-m", "trainer.standalone", str(pipeline_root), str(work_dir), *arguments],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -63,6 +63,11 @@ class TrainingRecord:
 
 def run_fn(fn_args: Any) -> None:
     """Trains and exports the model (TFX Trainer entry point)."""
+    train_and_export(fn_args)
+
+
+def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecord:
+    """run_fn's work; extra_callbacks run after the standard ones (trainer.standalone uses it)."""
     config = fn_args.custom_config
     training = config["training"]
     keras.utils.set_random_seed(int(training["seed"]))
@@ -100,7 +105,7 @@ def run_fn(fn_args: Any) -> None:
         epochs=int(training["epochs"]),
         validation_data=eval_dataset,
         validation_steps=max(1, math.ceil(eval_examples / global_batch)),
-        callbacks=training_callbacks(training, fn_args.model_run_dir, backup_dir),
+        callbacks=[*training_callbacks(training, fn_args.model_run_dir, backup_dir), *extra_callbacks],
         verbose=2,
     )
     train_seconds = time.perf_counter() - started
@@ -127,6 +132,7 @@ def run_fn(fn_args: Any) -> None:
         history={k: [float(x) for x in v] for k, v in history.history.items()},
     )
     write_training_record(fn_args.model_run_dir, record, plan)
+    return record
 
 
 def hyperparameters(training: dict[str, Any]) -> ModelHyperparameters:

@@ -18,8 +18,10 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.validation_gate.anomalies import ANOMALIES_FILE, AnomalyRow, anomaly_rows
+from components.validation_gate.drift import drift_anomalies, drift_rows
 
 REPORT_FILE = "validation_report.json"
+STATISTICS_FILE = "FeatureStats.pb"
 
 
 class DataValidationError(RuntimeError):
@@ -36,9 +38,13 @@ class Executor(base_executor.BaseExecutor):
         fail_on = set(json.loads(exec_properties["fail_on"]))
         anomalies_artifact = artifact_utils.get_single_instance(input_dict["anomalies"])
         rows = read_anomalies(anomalies_artifact)
+        drift_checked = all(input_dict.get(key) for key in ("statistics", "schema", "previous_statistics"))
+        if drift_checked:
+            rows.extend(read_drift(input_dict))
         blocking = [row for row in rows if row.severity in fail_on]
         report = {
             "passed": not blocking,
+            "drift_checked": drift_checked,
             "fail_on": sorted(fail_on),
             "anomalies": [row.as_dict() for row in rows],
         }
@@ -50,6 +56,7 @@ class Executor(base_executor.BaseExecutor):
         report_artifact.set_int_custom_property("passed", int(not blocking))
         if blocking:
             raise DataValidationError(describe_blocking(blocking))
+        accept_statistics(input_dict.get("statistics"), output_dict.get("accepted_statistics"))
 
 
 def read_anomalies(artifact: types.Artifact) -> list[AnomalyRow]:
@@ -60,6 +67,45 @@ def read_anomalies(artifact: types.Artifact) -> list[AnomalyRow]:
         anomalies.ParseFromString(io_utils.read_bytes_file(path))
         rows.extend(anomaly_rows(anomalies, split))
     return rows
+
+
+def accept_statistics(statistics: list[types.Artifact] | None, accepted: list[types.Artifact] | None) -> None:
+    """Copies the validated statistics into the gate's output, for the next run's drift check."""
+    if not accepted:
+        return
+    target = artifact_utils.get_single_instance(accepted)
+    if not statistics:
+        target.split_names = artifact_utils.encode_split_names([])
+        return
+    source = artifact_utils.get_single_instance(statistics)
+    io_utils.copy_dir(source.uri, target.uri)
+    target.split_names = source.split_names
+    target.span = source.span
+
+
+def read_drift(input_dict: dict[str, list[types.Artifact]]) -> list[AnomalyRow]:
+    """Drift rows per split shared by this run's and the previous run's statistics."""
+    import tensorflow_data_validation as tfdv
+
+    current = artifact_utils.get_single_instance(input_dict["statistics"])
+    previous = artifact_utils.get_single_instance(input_dict["previous_statistics"])
+    schema_dir = artifact_utils.get_single_uri(input_dict["schema"])
+    schema = tfdv.load_schema_text(io_utils.get_only_uri_in_dir(schema_dir))
+    previous_splits = set(artifact_utils.decode_split_names(previous.split_names))
+    rows = []
+    for split in artifact_utils.decode_split_names(current.split_names):
+        if split not in previous_splits:
+            continue
+        this_run, last_run = _load_statistics(current, split), _load_statistics(previous, split)
+        rows.extend(drift_rows(drift_anomalies(this_run, last_run, schema), split))
+    return rows
+
+
+def _load_statistics(artifact: types.Artifact, split: str):
+    import tensorflow_data_validation as tfdv
+
+    path = os.path.join(artifact_utils.get_split_uri([artifact], split), STATISTICS_FILE)
+    return tfdv.load_stats_binary(path)
 
 
 def describe_blocking(rows: list[AnomalyRow]) -> str:

@@ -18,7 +18,15 @@ class ValidationGateSpec(ComponentSpec):
     }
     INPUTS = {
         "anomalies": ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+        # For drift: this run's statistics, the schema, and the previous run's statistics.
+        "statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
+        "schema": ChannelParameter(type=standard_artifacts.Schema, optional=True),
+        "previous_statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
     }
     OUTPUTS = {
         "report": ChannelParameter(type=ValidationReport),
+        # The statistics of data the gate let through (a copy), published only
+        # when it passes: the next run compares its data with these, never with
+        # data that was rejected.
+        "accepted_statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics),
     }

@@ -1,0 +1,44 @@
+"""`python -m pipeline simulate` over four small generated spans, the third one drifted."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from data.generator import Drift, GeneratorSpec, generate, load_source
+from pipeline import store as mlmd
+from tests.conftest import PROJECT_ROOT, cli, store_of
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
+    source = load_source()
+    for span, drift in [(1, Drift()), (2, Drift()), (3, Drift(cash_to_card=0.6)), (4, Drift())]:
+        generate(GeneratorSpec(rows=500, seed=span, drift=drift), tmp_path / "data" / f"span-{span}", source)
+    result = subprocess.run(
+        cli("simulate", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "out"),
+            "--set", "training.epochs=2", "--set", "evaluation.slice_thresholds=[]",
+            "--set", "evaluation.thresholds=[{metric: auc, lower_bound: 0.5}]"),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()
+             if line.strip() and line.split()[0].isdigit()}
+    assert sorted(lines) == ["1", "2", "3", "4"]
+    assert "stopped: payment_type: Drift from the previous data" in lines["3"]
+    for span in ("1", "2", "4"):
+        assert lines[span].rstrip().endswith("pass"), lines[span]
+
+    store = store_of(tmp_path / "out")
+    runs = list(reversed(mlmd.pipeline_runs(store)))  # oldest first
+    assert len(runs) == 4, "one run per span in one store"
+    states = [{e.component: e.state for e in mlmd.component_executions(store, run)} for run in runs]
+    assert states[2]["ValidationGate"] == "FAILED" and "Transform" not in states[2]
+    assert states[3]["Trainer"] == "COMPLETE"
+    spans = [mlmd.custom_value(run_examples, "span") for run_examples in
+             (mlmd.artifacts_of_type(mlmd.output_artifacts(store, [e.execution.id for e in
+              mlmd.component_executions(store, run) if e.component == "CsvExampleGen"]), "Examples")[0]
+              for run in runs)]
+    assert spans == [1, 2, 3, 4]
