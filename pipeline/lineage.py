@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.artifact_types import EVALUATION_VERDICT
 from pipeline import store as mlmd
 from pipeline.summary import RunSummary, read_verdict, summarize_run
 
@@ -78,7 +79,7 @@ def _producing_run(store, artifact) -> metadata_store_pb2.Context | None:
 def _run_verdict(store, run) -> dict | None:
     executions = store.get_executions_by_context(run.id)
     outputs = mlmd.output_artifacts(store, [execution.id for execution in executions])
-    for artifact in mlmd.artifacts_of_type(outputs, "EvaluationVerdict"):
+    for artifact in mlmd.artifacts_of_type(outputs, EVALUATION_VERDICT):
         return read_verdict(artifact.uri)
     return None
 

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from components.artifact_types import EVALUATION_VERDICT
 from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
 from pipeline import store as mlmd
 
@@ -37,7 +38,7 @@ def summarize_run(store, run) -> RunSummary:
     for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
         if "/ExampleValidator/" in artifact.uri:
             summary.anomalies.extend(read_local_anomalies(artifact.uri))
-    for artifact in mlmd.artifacts_of_type(outputs, "EvaluationVerdict"):
+    for artifact in mlmd.artifacts_of_type(outputs, EVALUATION_VERDICT):
         summary.verdict = read_verdict(artifact.uri)
     for artifact in mlmd.artifacts_of_type(outputs, "PushedModel"):
         if mlmd.custom_value(artifact, "pushed"):

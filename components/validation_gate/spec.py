@@ -4,11 +4,13 @@ from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.artifact_types import VALIDATION_REPORT
+
 
 class ValidationReport(Artifact):
     """JSON report of the anomalies the gate found and its decision."""
 
-    TYPE_NAME = "ValidationReport"
+    TYPE_NAME = VALIDATION_REPORT
 
 
 class ValidationGateSpec(ComponentSpec):

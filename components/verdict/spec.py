@@ -4,11 +4,13 @@ from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.artifact_types import EVALUATION_VERDICT
+
 
 class EvaluationVerdict(Artifact):
     """verdict.json: blessed or not, every threshold checked, metrics per slice."""
 
-    TYPE_NAME = "EvaluationVerdict"
+    TYPE_NAME = EVALUATION_VERDICT
 
 
 class VerdictSpec(ComponentSpec):
