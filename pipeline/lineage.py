@@ -252,7 +252,28 @@ def _trace_artifact(store, artifact, downstream, hops, seen, types) -> TraceNode
     executions = store.get_executions_by_id(sorted({e.execution_id for e in wanted}))
     for execution in executions:
         node.children.append(_trace_execution(store, execution, downstream, hops - 1, seen, types))
+    if not downstream and artifact.type == "Examples":
+        node.children.extend(_statistics_of(store, artifact, events, seen))
     return node
+
+
+def _statistics_of(store, examples, events, seen) -> list[TraceNode]:
+    """The statistics computed on raw examples: what the schema and drift checks looked at."""
+    readers = [e for e in events if e.type == metadata_store_pb2.Event.INPUT]
+    result = []
+    for execution in store.get_executions_by_id(sorted({e.execution_id for e in readers})):
+        if mlmd.component_name(store, execution) != "StatisticsGen" or \
+                execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:
+            continue
+        events_out = store.get_events_by_execution_ids([execution.id])
+        outputs = [e.artifact_id for e in events_out if e.type in mlmd.OUTPUT_EVENTS]
+        for statistics in store.get_artifacts_by_id(outputs):
+            node = TraceNode("artifact", statistics.id, statistics.type, uri=statistics.uri,
+                             details={"computed_on": f"Examples #{examples.id}"},
+                             seen_before=("artifact", statistics.id) in seen)
+            seen.add(("artifact", statistics.id))
+            result.append(node)
+    return result
 
 
 def _original_producers(store, output_events):

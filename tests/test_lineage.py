@@ -80,6 +80,8 @@ def test_trace_of_the_pushed_model_ends_at_the_input_data_of_its_own_run(store, 
     expected_dropout = 0.25 if pushed["run_id"] == lineage_json(store, "runs")[0]["run_id"] else 0.1
     assert trainers[0]["details"]["training.dropout"] == expected_dropout
     assert any(n["label"] == "Schema" for n in nodes)
+    statistics = [n for n in nodes if n["label"] == "ExampleStatistics"]
+    assert statistics and statistics[0]["details"]["computed_on"].startswith("Examples #")
     text = lineage(store, "trace", "latest-pushed").stdout
     assert "CsvExampleGen" in text and str(taxi_sample_dir) in text
 
