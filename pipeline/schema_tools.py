@@ -44,12 +44,22 @@ def compare(curated: schema_pb2.Schema, inferred: schema_pb2.Schema,
     domains = {d.name: set(d.value) for d in curated.string_domain}
     for name in sorted(set(curated_features) & set(inferred_features)):
         expected, found = curated_features[name], inferred_features[name]
-        if expected.type != found.type:
+        # A column empty in every row (pickup_census_tract in most samples) is
+        # inferred as BYTES; no values say nothing about the type.
+        if expected.type != found.type and _has_values(stats.get(name)):
             differences.append(SchemaDifference(name, "type", f"schema says "
                                f"{schema_pb2.FeatureType.Name(expected.type)}, data has "
                                f"{schema_pb2.FeatureType.Name(found.type)}"))
         differences.extend(_domain_differences(expected, stats.get(name), domains))
     return differences
+
+
+def _has_values(stats) -> bool:
+    if stats is None:
+        return False
+    kind = stats.WhichOneof("stats")
+    common = getattr(stats, kind).common_stats if kind else None
+    return bool(common and common.num_non_missing)
 
 
 def _domain_differences(feature, stats, domains) -> list[SchemaDifference]:
