@@ -222,7 +222,7 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
         record_code_version(store, config, args.config)
         row = simulate.outcome(span, rows, latest_run_summary(store, config.pipeline_name), result.error)
         console.print(row.line(), highlight=False, markup=False)
-    console.print(f"{len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)
+    console.print(f"played back {len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)
     return EXIT_OK
 
 

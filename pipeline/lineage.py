@@ -124,10 +124,10 @@ def list_runs(store, pipeline_name: str | None = None, limit: int | None = None)
     rows = []
     for run in mlmd.pipeline_runs(store, pipeline_name)[:limit]:
         executions = mlmd.component_executions(store, run)
-        outputs = mlmd.output_artifacts(store, [e.execution.id for e in executions])
-        blessings = [a for a in mlmd.artifacts_of_type(outputs, "ModelBlessing")
-                     if "/Verdict/" in a.uri]
-        pushed = [a for a in mlmd.artifacts_of_type(outputs, "PushedModel")
+        # Only the run's own Verdict and Pusher: the baseline resolver also
+        # outputs an (older) blessing.
+        blessings = _produced_by(store, executions, "Verdict", "ModelBlessing")
+        pushed = [a for a in _produced_by(store, executions, "Pusher", "PushedModel")
                   if mlmd.custom_value(a, "pushed")]
         start = min((e.execution.create_time_since_epoch for e in executions),
                     default=run.create_time_since_epoch)
@@ -141,6 +141,11 @@ def list_runs(store, pipeline_name: str | None = None, limit: int | None = None)
             pushed_version=str(mlmd.custom_value(pushed[0], "pushed_version")) if pushed else None,
         ))
     return rows
+
+
+def _produced_by(store, executions, component: str, type_name: str) -> list:
+    ids = [e.execution.id for e in executions if e.component == component]
+    return mlmd.artifacts_of_type(mlmd.output_artifacts(store, ids), type_name) if ids else []
 
 
 def execution_details(store, execution) -> dict[str, object]:

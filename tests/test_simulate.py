@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -24,8 +25,9 @@ def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = {line.split()[0]: line for line in result.stdout.splitlines()
-             if line.strip() and line.split()[0].isdigit()}
+    # Span lines: span number, then row count, then the rest.
+    lines = {match.group(1): line for line in result.stdout.splitlines()
+             if (match := re.match(r"^\s*(\d+)\s+(\d+)\s", line))}
     assert sorted(lines) == ["1", "2", "3", "4"]
     assert "stopped: payment_type: Drift from the previous data" in lines["3"]
     for span in ("1", "2", "4"):
