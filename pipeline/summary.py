@@ -109,11 +109,23 @@ def _print_verdict(console, verdict: dict | None) -> None:
         f"{name} {overall[name]:.3f}" for name in ("auc", "binary_accuracy") if overall.get(name)
     )
     console.print(f"  Evaluation  {metrics}  ({int(overall.get('example_count', 0))} eval examples)")
-    head, *checks = verdict_lines(verdict)
+    head = verdict_lines(verdict)[0]
     color = "green" if verdict["blessed"] else "red"
     console.print(f"  Verdict     [{color}]{head}[/]", highlight=False)
-    for line in checks:
+    for line in condensed_checks(verdict):
         console.print("              " + line, highlight=False, markup=False)
+
+
+def condensed_checks(verdict: dict) -> list[str]:
+    """Every failed check and every overall check; passed slice checks in one line (`why` lists all)."""
+    shown = [c for c in verdict["checks"] if not c["passed"] or c["slice"] == "Overall"]
+    passed_slices = [c for c in verdict["checks"] if c["passed"] and c["slice"] != "Overall"]
+    lines = [_check_line(check) for check in shown]
+    if passed_slices:
+        weakest = min(passed_slices, key=lambda c: c["value"] - c["bound"])
+        lines.append(f"PASS {len(passed_slices)} slice checks; closest: {_check_line(weakest)[5:]} "
+                     "(python -m pipeline why lists all)")
+    return lines
 
 
 def verdict_lines(verdict: dict) -> list[str]:
