@@ -104,8 +104,8 @@ class TrainingConfig(_Strict):
     hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128, 64])
     embedding_dim: Annotated[int, Field(ge=1, le=512)] = 8
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    # With no GPU, MirroredStrategy runs over this many logical CPU devices.
-    cpu_replicas: Annotated[int, Field(ge=1, le=64)] = 2
+    # With no GPU, MirroredStrategy runs over this many logical CPU devices (>= 2).
+    cpu_replicas: Annotated[int, Field(ge=1, le=64)] = 1
     early_stopping_patience: Annotated[int, Field(ge=1)] = 3
     # Training stops with an error when the loss is NaN/inf or exceeds this value.
     max_loss: Annotated[float, Field(gt=0)] = 100.0
