@@ -195,7 +195,7 @@ def record_code_version(store, config: PipelineConfig, config_file: Path) -> Non
 
     runs = mlmd.pipeline_runs(store, config.pipeline_name)
     if runs:
-        mlmd.annotate_run(store, runs[0], {**user_code_version(), "config_file": str(config_file)})
+        mlmd.annotate_run(store, runs[0], {**user_code_version(), "config_file": str(config_file.resolve())})
 
 
 def command_simulate(args: argparse.Namespace, console: Console) -> int:

@@ -51,7 +51,9 @@ def pushed_models(store) -> list[PushedModelRow]:
     """Every model version a run pushed, newest first, with its run and headline metrics."""
     rows = []
     for artifact in store.get_artifacts_by_type("PushedModel"):
-        if not mlmd.custom_value(artifact, "pushed"):
+        # A rerun that found its model already pushed reuses the version: list it once.
+        reused = mlmd.custom_value(artifact, "reused_existing_version")
+        if not mlmd.custom_value(artifact, "pushed") or reused:
             continue
         run = _producing_run(store, artifact)
         verdict = _run_verdict(store, run) if run is not None else None

@@ -165,5 +165,5 @@ def _details(details: dict) -> str:
 
 def _value(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.6g}"
     return "-" if value is None else str(value)
