@@ -184,7 +184,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
 
         files["Metrics"] = write_run_metrics(summary, config.pipeline_name, config.metrics_dir)
     files["Log"] = log_file
-    print_run_summary(console, config, summary, wall_seconds, result, failed, files)
+    print_run_summary(console, summary, wall_seconds, result, failed, files)
     return EXIT_FAILED if result.error else EXIT_OK
 
 

@@ -150,7 +150,7 @@ def _produced_by(store, executions, component: str, type_name: str) -> list:
     return mlmd.artifacts_of_type(mlmd.output_artifacts(store, ids), type_name) if ids else []
 
 
-def execution_details(store, execution) -> dict[str, object]:
+def execution_details(execution) -> dict[str, object]:
     """The properties that explain an execution: data source, hyperparameters, strategy."""
     details: dict[str, object] = {}
     for key, value in execution.custom_properties.items():
@@ -296,7 +296,7 @@ def _original_producers(store, output_events):
 def _trace_execution(store, execution, downstream, hops, seen, types) -> TraceNode:
     node = TraceNode("execution", execution.id, mlmd.component_name(store, execution),
                      state=mlmd.STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
-                     details=execution_details(store, execution))
+                     details=execution_details(execution))
     if ("execution", execution.id) in seen:
         node.seen_before = True
         return node
@@ -338,7 +338,7 @@ def run_facts(store, run) -> dict[str, dict[str, object]]:
         if value is not None:
             facts["run"][key] = value
     for item in mlmd.component_executions(store, run):
-        details = execution_details(store, _producing_execution(store, item.execution))
+        details = execution_details(_producing_execution(store, item.execution))
         for key, value in details.items():
             section = "data" if key in ("input_base", "span", "input_fingerprint") else "properties"
             facts[section][f"{item.component}.{key}"] = value

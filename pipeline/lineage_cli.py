@@ -77,7 +77,7 @@ def command_show(args, console: Console, store, config) -> int:
             "run_id": run.name,
             "executions": [{"id": i.execution.id, "component": i.component, "state": i.state,
                             "seconds": i.seconds,
-                            "details": lineage.execution_details(store, i.execution)}
+                            "details": lineage.execution_details(i.execution)}
                            for i in executions],
             "artifacts": [{"id": a.id, "type": a.type, "uri": a.uri,
                            "details": lineage.artifact_details(a)} for a in artifacts],

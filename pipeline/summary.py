@@ -60,7 +60,7 @@ def latest_run_summary(store, pipeline_name: str) -> RunSummary | None:
     return summarize_run(store, runs[0]) if runs else None
 
 
-def print_run_summary(console, config, summary: RunSummary | None, wall_seconds: float, result,
+def print_run_summary(console, summary: RunSummary | None, wall_seconds: float, result,
                       failed: str | None, files: dict[str, object]) -> None:
     """Prints the end-of-run summary: what ran, what was found, what was decided."""
     console.print()

@@ -23,6 +23,8 @@ class F1Score(keras.metrics.Metric):
         self.false_negatives = self.add_variable(shape=(), initializer="zeros", name="fn")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise NotImplementedError("F1Score does not support sample weights")
         actual = ops.reshape(ops.cast(y_true, "float32") > 0.5, [-1])
         predicted = ops.reshape(ops.cast(y_pred, "float32") > self.threshold, [-1])
         actual = ops.cast(actual, "float32")
