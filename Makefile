@@ -47,13 +47,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
-data: setup ## copy the taxi CSV shipped in the tfx package to data/taxi/
+data: setup ## write the taxi CSV shipped in the tfx package to data/taxi/ as quarterly spans
 	@$(PY) -m pipeline data
 
 run: setup data ## run the whole pipeline locally (CONFIG=configs/local.yaml)
 	@$(PY) -m pipeline run --config $(CONFIG)
 
-tensorboard: setup ## TensorBoard on the training logs of every run under OUTPUT (newest first in the UI)
+tensorboard: setup ## TensorBoard on the training logs of every run under OUTPUT
 	@test -d $(OUTPUT)/pipeline_root/Trainer/model_run || { echo "no training logs under $(OUTPUT); run 'make run' first"; exit 1; }
 	$(VENV)/bin/tensorboard --logdir $(OUTPUT)/pipeline_root/Trainer/model_run --host 127.0.0.1 --port $(TB_PORT)
 
@@ -66,7 +66,7 @@ check-config: setup ## validate CONFIG and print it
 test: setup ## run every test (unit and end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: setup ## run the fast tests only
+test-unit: setup ## run the tests that need no pipeline run (a few minutes)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 test-e2e: setup ## run the pipeline end-to-end tests only
