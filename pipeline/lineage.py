@@ -153,18 +153,19 @@ def _produced_by(store, executions, component: str, type_name: str) -> list:
 def execution_details(execution) -> dict[str, object]:
     """The properties that explain an execution: data source, hyperparameters, strategy."""
     details: dict[str, object] = {}
-    for key, value in execution.custom_properties.items():
-        kind = value.WhichOneof("value")
-        raw = getattr(value, kind) if kind else None
-        if key in ("input_base", "span", "input_fingerprint", "schema_file", "version"):
-            details[key] = raw
-        elif key == "custom_config" and isinstance(raw, str):
-            config = json.loads(raw) or {}
-            # Transform receives the same custom_config; hyperparameters only matter to the Trainer.
-            if "Trainer" in execution.type:
-                details.update({f"training.{k}": v for k, v in config.get("training", {}).items()})
-            if "code_sha256" in config:
-                details["code_sha256"] = config["code_sha256"]
+    values = {key: value for key, value in execution.custom_properties.items()}
+    for key in ("input_base", "span", "input_fingerprint", "schema_file", "version"):
+        if key in values:
+            kind = values[key].WhichOneof("value")
+            details[key] = getattr(values[key], kind) if kind else None
+    raw = values["custom_config"].string_value if "custom_config" in values else ""
+    if raw:
+        config = json.loads(raw) or {}
+        # Transform receives the same custom_config; hyperparameters only matter to the Trainer.
+        if "Trainer" in execution.type:
+            details.update({f"training.{k}": v for k, v in config.get("training", {}).items()})
+        if "code_sha256" in config:
+            details["code_sha256"] = config["code_sha256"]
     return details
 
 

@@ -106,7 +106,8 @@ def command_trace(args, console: Console, store, config) -> int:
     tree = Tree(f"{direction} of {_node_label(root)}", highlight=False)
     for child in root.children:
         _add_to_tree(tree, child)
-    console.print(tree, crop=False)
+    # In a file or pipe, never cut a line: paths and fingerprints come last on it.
+    console.print(tree, crop=False, width=None if console.is_terminal else 100_000)
     return 0
 
 
