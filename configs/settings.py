@@ -75,6 +75,17 @@ class FeaturesConfig(_Strict):
     string_categorical: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
         default_factory=dict, description="String column -> top-k vocabulary size."
     )
+    # Evaluation-only outputs of Transform: <column>_bucket = how many boundaries
+    # the value reaches. The model ignores them; TFMA can slice by them.
+    slice_buckets: dict[str, list[float]] = Field(default_factory=dict)
+
+    @field_validator("slice_buckets")
+    @classmethod
+    def _ascending_boundaries(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for column, boundaries in value.items():
+            if not boundaries or boundaries != sorted(set(boundaries)):
+                raise ValueError(f"slice_buckets.{column}: boundaries must be non-empty and ascending")
+        return value
 
     @model_validator(mode="after")
     def _each_column_once(self) -> FeaturesConfig:

@@ -111,9 +111,11 @@ def test_evaluation_holds_every_configured_slice_including_the_cross(pipeline_ru
     verdict_files = sorted((output / "pipeline_root" / "Verdict" / "verdict").glob("*/verdict.json"))
     slices = json.loads(verdict_files[0].read_text())["slices"]
     assert "Overall" in slices
-    for prefix in ("payment_type=", "trip_start_hour=", "company="):
+    for prefix in ("payment_type=", "trip_start_hour=", "trip_start_hour_bucket=", "company="):
         assert any(name.startswith(prefix) and "," not in name for name in slices), prefix
-    crosses = [name for name in slices if name.startswith("payment_type=") and ", trip_start_hour=" in name]
+    assert {f"trip_start_hour_bucket={b}" for b in range(4)} <= set(slices)
+    crosses = [name for name in slices
+               if name.startswith("payment_type=") and ", trip_start_hour_bucket=" in name]
     assert crosses
     assert {"example_count", "auc", "binary_accuracy", "mean_label"} <= set(slices[crosses[0]])
 

@@ -118,3 +118,15 @@ def test_label_is_big_tipper(transformed):
     expected = [int(float(row["tips"]) > 0.2 * float(row["fare"])) for row in rows]
     assert [out["big_tipper_xf"] for out in outputs] == expected
     assert 0 < sum(expected) < len(expected), "the sample must hold both classes"
+
+
+def test_slice_buckets_count_the_boundaries_reached_and_stay_out_of_the_model(transformed):
+    rows, outputs, config = transformed
+    boundaries = config.features.slice_buckets["trip_start_hour"]
+    for row, out in zip(rows, outputs, strict=True):
+        hour = int(row["trip_start_hour"])
+        assert out["trip_start_hour_bucket"] == sum(hour >= b for b in boundaries)
+    from trainer.features import feature_spec_from_config
+
+    spec = feature_spec_from_config({"features": config.features.model_dump()})
+    assert "trip_start_hour_bucket" not in spec.model_inputs()

@@ -18,6 +18,10 @@ def transformed_name(column: str) -> str:
     return column + TRANSFORMED_SUFFIX
 
 
+def slice_bucket_name(column: str) -> str:
+    return column + "_bucket"
+
+
 @dataclass(frozen=True)
 class LabelSpec:
     column: str
@@ -31,6 +35,11 @@ class FeatureSpec:
     bucketized: dict[str, int] = field(default_factory=dict)
     integer_categorical: dict[str, int] = field(default_factory=dict)
     string_categorical: dict[str, int] = field(default_factory=dict)
+    slice_buckets: dict[str, list[float]] = field(default_factory=dict)
+
+    def model_inputs(self) -> list[str]:
+        """Transformed features the model reads (not the evaluation-only slice buckets)."""
+        return [transformed_name(column) for column in self.raw_columns()]
 
     def raw_columns(self) -> list[str]:
         return [
@@ -66,6 +75,7 @@ def feature_spec_from_config(custom_config: dict[str, Any]) -> FeatureSpec:
         bucketized=dict(features.get("bucketized", {})),
         integer_categorical=dict(features.get("integer_categorical", {})),
         string_categorical=dict(features.get("string_categorical", {})),
+        slice_buckets={k: list(v) for k, v in features.get("slice_buckets", {}).items()},
     )
 
 

@@ -16,6 +16,7 @@ from trainer.features import (
     OOV_BUCKETS,
     feature_spec_from_config,
     label_spec_from_config,
+    slice_bucket_name,
     transformed_name,
     vocabulary_filename,
 )
@@ -44,6 +45,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
             num_oov_buckets=OOV_BUCKETS,
             vocab_filename=vocabulary_filename(column),
         )
+    for column, boundaries in spec.slice_buckets.items():
+        outputs[slice_bucket_name(column)] = _bucket_by_boundaries(inputs[column], boundaries)
     label = label_spec_from_config(custom_config)
     if label.column in inputs:
         outputs[LABEL_KEY] = _label(inputs, label)
@@ -66,6 +69,14 @@ def _as_float(tensor: Any) -> Any:
     if isinstance(tensor, tf.SparseTensor):
         return tf.SparseTensor(tensor.indices, tf.cast(tensor.values, tf.float32), tensor.dense_shape)
     return tf.cast(tensor, tf.float32)
+
+
+def _bucket_by_boundaries(tensor: Any, boundaries: list[float]) -> tf.Tensor:
+    """How many boundaries the value reaches (0..len); missing values count as bucket -1."""
+    values = _densify(_as_float(tensor), float("nan"))
+    reached = tf.reduce_sum(
+        tf.cast(values[:, None] >= tf.constant(boundaries, tf.float32)[None, :], tf.int64), axis=1)
+    return tf.where(tf.math.is_nan(values), tf.constant(-1, tf.int64), reached)
 
 
 def _ids_in_range(tensor: Any, size: int) -> tf.Tensor:

@@ -82,13 +82,14 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
     train_examples = count_examples(fn_args.train_files, fn_args.data_accessor, schema)
     eval_examples = count_examples(fn_args.eval_files, fn_args.data_accessor, schema)
     steps_per_epoch = max(1, math.ceil(train_examples / global_batch))
+    spec = feature_spec_from_config(config)
+    inputs = spec.model_inputs()
     train_dataset = make_dataset(
-        fn_args.train_files, fn_args.data_accessor, schema, global_batch, int(training["seed"])
+        fn_args.train_files, fn_args.data_accessor, schema, global_batch, int(training["seed"]), inputs
     )
     eval_dataset = make_dataset(fn_args.eval_files, fn_args.data_accessor, schema, global_batch,
-                                seed=None)
+                                seed=None, inputs=inputs)
 
-    spec = feature_spec_from_config(config)
     vocabulary_sizes = {
         column: tft_output.vocabulary_size_by_name(vocabulary_filename(column))
         for column in spec.string_categorical
@@ -144,8 +145,9 @@ def hyperparameters(training: dict[str, Any]) -> ModelHyperparameters:
     )
 
 
-def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int | None):
-    """Batches of (features, label), repeated; shuffled when a seed is given."""
+def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int | None,
+                 inputs: list[str]):
+    """Batches of (model inputs, label), repeated; shuffled when a seed is given."""
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
@@ -157,6 +159,8 @@ def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int
         ),
         schema,
     )
+    # Transform also emits evaluation-only features (slice buckets); the model takes its inputs.
+    dataset = dataset.map(lambda features, label: ({name: features[name] for name in inputs}, label))
     options = tf.data.Options()
     # Shard by element: correct for any number of workers. With one worker
     # (MirroredStrategy) it is a no-op and each replica takes its share of every
