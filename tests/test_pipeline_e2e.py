@@ -56,6 +56,7 @@ def test_summary_reports_progress_verdict_and_push_on_one_screen(pipeline_runs):
         assert f"✔ {component}" in text
     assert "Anomalies   none" in text
     assert "BLESSED (no baseline yet)" in text
+    assert "PASS Overall auc" in text and "PASS Overall binary_accuracy" in text
     assert f"Pushed      {output / 'serving'}" in text
     assert "Traceback" not in text
     assert len(text.splitlines()) <= 50
