@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from components.artifact_types import EVALUATION_VERDICT
 from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
+from components.verdict.verdict import Check
 from pipeline import store as mlmd
 
 VERDICT_FILE = "verdict.json"
@@ -139,11 +140,4 @@ def verdict_lines(verdict: dict) -> list[str]:
 
 
 def _check_line(check: dict) -> str:
-    status = "PASS" if check["passed"] else "FAIL"
-    value = "missing" if check["value"] is None else f"{check['value']:.4f}"
-    if check["kind"] == "change vs baseline":
-        base = check["baseline_value"]
-        base_text = "none" if base is None else f"{base:.4f}"
-        return (f"{status} {check['slice']} {check['metric']} {value} vs baseline {base_text} "
-                f"(max drop {-check['bound']:.4f})")
-    return f"{status} {check['slice']} {check['metric']} {value} >= {check['bound']:.4f}"
+    return Check(**check).one_line()

@@ -33,9 +33,9 @@ class Check:
         value = "missing" if self.value is None else f"{self.value:.4f}"
         if self.kind == CHANGE:
             baseline = "none" if self.baseline_value is None else f"{self.baseline_value:.4f}"
-            return (f"{status}  {self.slice}: {self.metric} {value} vs baseline {baseline} "
-                    f"(may drop at most {-self.bound:.4f})")
-        return f"{status}  {self.slice}: {self.metric} {value} >= {self.bound:.4f}"
+            return (f"{status} {self.slice} {self.metric} {value} vs baseline {baseline} "
+                    f"(max drop {-self.bound:.4f})")
+        return f"{status} {self.slice} {self.metric} {value} >= {self.bound:.4f}"
 
 
 @dataclass
