@@ -184,8 +184,18 @@ class PipelineConfig(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     # With a folder of span-N/ folders: read every span, only the newest one, or span N.
     spans: Literal["all", "latest"] | Annotated[int, Field(ge=1)] = "all"
+    # A rolling window: read the `window` spans that end at the chosen one
+    # (with spans: latest or N; `all` already reads every span).
+    window: Annotated[int, Field(ge=1)] = 1
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
+
+    @model_validator(mode="after")
+    def _window_needs_a_chosen_span(self) -> PipelineConfig:
+        if self.window > 1 and self.spans == "all":
+            raise ValueError(f"window: {self.window} needs spans: latest or a span number; "
+                             "spans: all already reads every span")
+        return self
 
     @model_validator(mode="after")
     def _label_not_a_feature(self) -> PipelineConfig:
@@ -281,6 +291,9 @@ def _describe_validation_error(path: Path, error: ValidationError) -> str:
             lines.append(f"  {key}: unknown key")
         elif item["type"] == "missing":
             lines.append(f"  {key}: required key is missing")
+        elif item["type"] == "value_error" and isinstance(item.get("input"), dict):
+            # A rule across several keys: its message names them; the whole section is noise.
+            lines.append(f"  {key}: {item['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
     return "\n".join(lines)

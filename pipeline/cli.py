@@ -148,7 +148,7 @@ def check_input_data(config: PipelineConfig) -> int:
         required.append(config.label.reference_column)
     schema_file = config.paths.schema_file
     numeric = numeric_columns(load_schema(schema_file)) if schema_file else {}
-    reports = check_csv_files(data_files(config.paths.data, config.spans), required, numeric)
+    reports = check_csv_files(data_files(config.paths.data, config.spans, config.window), required, numeric)
     return sum(report.rows for report in reports)
 
 
@@ -160,7 +160,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
 
     log_file = config.paths.log_dir / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
     console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
-    console.print(f"  data    {config.paths.data} ({rows} rows, spans: {config.spans})\n"
+    console.print(f"  data    {config.paths.data} ({rows} rows, {describe_spans(config)})\n"
                   f"  output  {config.paths.output}\n"
                   f"  log     {log_file}", highlight=False)
     quiet_library_noise()
@@ -176,7 +176,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     from pipeline.summary import latest_run_summary, print_run_summary
 
     store = mlmd.open_store(metadata_connection(config))
-    record_code_version(store, config, args.config)
+    record_run_facts(store, config, args.config)
     summary = latest_run_summary(store, config.pipeline_name)
     files = {"Metadata": config.paths.metadata_path} if config.metadata.kind == "sqlite" else {}
     if summary is not None and config.monitoring.enabled:
@@ -188,14 +188,25 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     return EXIT_FAILED if result.error else EXIT_OK
 
 
-def record_code_version(store, config: PipelineConfig, config_file: Path) -> None:
-    """Stores the git commit, user-code hash and config file on the newest run, for lineage diff."""
+def describe_spans(config: PipelineConfig) -> str:
+    from pipeline.inputs import span_label
+
+    label = span_label(config.paths.data, config.spans, config.window)
+    return f"spans: {config.spans}" if label == "-" or config.spans == "all" else f"spans: {label}"
+
+
+def record_run_facts(store, config: PipelineConfig, config_file: Path) -> None:
+    """Stores the git commit, user-code hash, config file and spans read on the newest run, for lineage diff."""
     from pipeline import store as mlmd
-    from pipeline.inputs import user_code_version
+    from pipeline.inputs import span_label, user_code_version
 
     runs = mlmd.pipeline_runs(store, config.pipeline_name)
     if runs:
-        mlmd.annotate_run(store, runs[0], {**user_code_version(), "config_file": str(config_file.resolve())})
+        mlmd.annotate_run(store, runs[0], {
+            **user_code_version(),
+            "config_file": str(config_file.resolve()),
+            "data_spans": span_label(config.paths.data, config.spans, config.window),
+        })
 
 
 def command_simulate(args: argparse.Namespace, console: Console) -> int:
@@ -219,7 +230,7 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
         with output_to_log(log_file):
             result = run_local(span_config)
         store = mlmd.open_store(metadata_connection(config))
-        record_code_version(store, config, args.config)
+        record_run_facts(store, span_config, args.config)
         row = simulate.outcome(span, rows, latest_run_summary(store, config.pipeline_name), result.error)
         console.print(row.line(), highlight=False, markup=False)
     console.print(f"played back {len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,36 +48,90 @@ class PipelineInputs:
     compare_with_previous_statistics: bool = True
 
 
-def data_source(path: Path, spans: str | int = "all") -> tuple[str, str]:
+def data_source(path: Path, spans: str | int = "all", window: int = 1,
+                staging: Path | None = None) -> tuple[str, str]:
     """Splits a data path into ExampleGen's input_base and file pattern.
 
     A file is read alone; a folder of span-N/ folders as every span, or one span
-    (the latest, or span N) with TFX's {SPAN} pattern; any other folder as every
-    CSV in it.
+    (the latest, or span N) with TFX's {SPAN} pattern, or a rolling window of
+    spans; any other folder as every CSV in it.
     """
     path = path.resolve()
     if path.is_file():
         return str(path.parent), path.name
     if span_folders(path):
-        return str(path), f"{SPAN_PREFIX}*/*.csv" if spans == "all" else f"{SPAN_PREFIX}{{SPAN}}/*.csv"
+        if spans == "all":
+            return str(path), f"{SPAN_PREFIX}*/*.csv"
+        if window == 1:
+            return str(path), f"{SPAN_PREFIX}{{SPAN}}/*.csv"
+        if staging is None:
+            raise ValueError("a window of spans needs a staging folder")
+        return str(stage_window(selected_spans(path, spans, window), staging)), "*/*.csv"
     return str(path), "*.csv"
 
 
-def data_files(path: Path, spans: str | int = "all") -> list[Path]:
+def selected_spans(path: Path, spans: str | int = "all", window: int = 1) -> list[Path]:
+    """The span-N folders a run reads: every one, or the `window` spans ending at the chosen one."""
+    folders = span_folders(path)
+    if spans == "all":
+        return folders
+    if spans == "latest":
+        end = len(folders)
+    else:
+        numbers = [int(f.name[len(SPAN_PREFIX):]) for f in folders]
+        if spans not in numbers:
+            raise FileNotFoundError(f"{path} has no folder {SPAN_PREFIX}{spans}")
+        end = numbers.index(spans) + 1
+    return folders[max(0, end - window):end]
+
+
+def stage_window(folders: list[Path], staging: Path) -> Path:
+    """Hard-links the CSV files of several spans into one folder for ExampleGen to read.
+
+    CsvExampleGen reads one span or a glob, not a range of spans. The folder is
+    named by the files' names, sizes and modification times, so an unchanged
+    window reuses the same folder (and ExampleGen's cache), and a changed file
+    gets a new one. Built under a temporary name and renamed, so a crash never
+    leaves a half-linked window behind.
+    """
+    files = [(folder.name, csv) for folder in folders for csv in sorted(folder.glob("*.csv"))]
+    digest = hashlib.sha256()
+    for span, csv in files:
+        stat = csv.stat()
+        digest.update(f"{span}/{csv.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    first, last = folders[0].name[len(SPAN_PREFIX):], folders[-1].name[len(SPAN_PREFIX):]
+    target = staging / f"{SPAN_PREFIX}{first}-to-{last}-{digest.hexdigest()[:12]}"
+    if target.is_dir():
+        return target
+    partial = staging / f".{target.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    for span, csv in files:
+        (partial / span).mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(csv, partial / span / csv.name)
+        except OSError:  # another file system, or links not allowed
+            shutil.copy2(csv, partial / span / csv.name)
+    partial.replace(target)
+    return target
+
+
+def data_files(path: Path, spans: str | int = "all", window: int = 1) -> list[Path]:
     """The CSV files a run will read (for the pre-flight checks)."""
     path = path.resolve()
     if path.is_file():
         return [path]
-    folders = span_folders(path)
-    if folders:
-        if isinstance(spans, int):
-            chosen = [f for f in folders if f.name == f"{SPAN_PREFIX}{spans}"]
-            if not chosen:
-                raise FileNotFoundError(f"{path} has no folder {SPAN_PREFIX}{spans}")
-        else:
-            chosen = folders[-1:] if spans == "latest" else folders
-        return sorted(f for folder in chosen for f in folder.glob("*.csv"))
+    if span_folders(path):
+        return sorted(f for folder in selected_spans(path, spans, window) for f in folder.glob("*.csv"))
     return sorted(path.glob("*.csv"))
+
+
+def span_label(path: Path, spans: str | int = "all", window: int = 1) -> str:
+    """Which spans a run reads, for the terminal and the run's metadata: "span-13..span-16"."""
+    path = path.resolve()
+    if path.is_file() or not span_folders(path):
+        return "-"
+    folders = selected_spans(path, spans, window)
+    return folders[0].name if len(folders) == 1 else f"{folders[0].name}..{folders[-1].name}"
 
 
 def user_code_version() -> dict[str, str]:
@@ -118,7 +174,7 @@ def content_addressed_copy(path: Path, folder: Path) -> Path:
 def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
     """PipelineInputs for a run on this machine, everything under paths.output."""
     paths = config.paths
-    data_root, pattern = data_source(paths.data, config.spans)
+    data_root, pattern = data_source(paths.data, config.spans, config.window, paths.output / "windows")
     transform_config = {
         "features": config.features.model_dump(),
         "label": config.label.model_dump(),

@@ -98,7 +98,7 @@ def _utc(milliseconds: int) -> str:
 # candidate model through its baseline into every run before it.
 BASELINE_INPUT_KEYS = frozenset({"baseline_model"})
 DEFAULT_HOPS = 12
-RUN_ANNOTATIONS = ("git_commit", "code_sha256", "config_file")
+RUN_ANNOTATIONS = ("git_commit", "code_sha256", "config_file", "data_spans")
 
 
 @dataclass(frozen=True)

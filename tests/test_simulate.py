@@ -44,3 +44,4 @@ def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
               mlmd.component_executions(store, run) if e.component == "CsvExampleGen"]), "Examples")[0]
               for run in runs)]
     assert spans == [1, 2, 3, 4]
+    assert [mlmd.custom_value(run, "data_spans") for run in runs] == ["span-1", "span-2", "span-3", "span-4"]
