@@ -6,3 +6,7 @@ Kubeflow Pipelines requires custom artifact type names of the form
 
 VALIDATION_REPORT = "taxi_tfx.ValidationReport"
 EVALUATION_VERDICT = "taxi_tfx.EvaluationVerdict"
+
+# Custom property of a ProductionBaseline's Model: 1 when it is a copy of the
+# candidate because nothing was in production yet (the Verdict then reports no baseline).
+STANDS_IN_FOR_CANDIDATE = "stands_in_for_candidate"

@@ -172,6 +172,38 @@ class MetadataConfig(_Strict):
     password_env: str = "TAXI_TFX_METADATA_PASSWORD"
 
 
+# An image reference pinned by tag or digest: registry/name:tag or name@sha256:<64 hex>.
+PINNED_IMAGE_PATTERN = r"^[a-z0-9.\-_/:]+(:[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}|@sha256:[0-9a-f]{64})$"
+# Kubeflow pods cannot see this machine's disk: every location is a URI they can read.
+REMOTE_URI_PATTERN = r"^(gs|s3|minio|hdfs)://[^\s]+$|^/[^\s]*$"
+
+
+class KubeflowConfig(_Strict):
+    """The Kubeflow variant: where its pods read and write, and the image they run."""
+
+    image: Annotated[str, Field(pattern=PINNED_IMAGE_PATTERN)] = Field(
+        description="The pipeline image, pinned by tag or digest (never :latest).")
+    pipeline_root: Annotated[str, Field(pattern=REMOTE_URI_PATTERN)]
+    data: Annotated[str, Field(pattern=REMOTE_URI_PATTERN)] = Field(
+        description="A folder of span-N/ folders (or of CSV files) on object storage.")
+    serving_dir: Annotated[str, Field(pattern=REMOTE_URI_PATTERN)]
+    # Trainer backups and the gate's reference to the last accepted statistics.
+    state_dir: Annotated[str, Field(pattern=REMOTE_URI_PATTERN)]
+    # Inside the image (the Dockerfile copies the repository to /app).
+    schema_file: str | None = "/app/schemas/taxi/schema.pbtxt"
+    experiment: Annotated[str, Field(min_length=1)] = "taxi-tfx"
+    # Beam for the data components inside the pods; replaces the top-level beam_args.
+    beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=multi_processing",
+                                                           "--direct_num_workers=0"])
+
+    @field_validator("image")
+    @classmethod
+    def _not_latest(cls, value: str) -> str:
+        if value.endswith(":latest"):
+            raise ValueError("':latest' is not a pin; use a version tag or an @sha256: digest")
+        return value
+
+
 class PipelineConfig(_Strict):
     pipeline_name: Annotated[str, Field(pattern=PIPELINE_NAME_PATTERN)] = "taxi-tfx"
     paths: PathsConfig
@@ -189,6 +221,8 @@ class PipelineConfig(_Strict):
     window: Annotated[int, Field(ge=1)] = 1
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
     enable_cache: bool = True
+    # Only for `compile`, `submit` and `schedule` (configs/kubeflow.yaml).
+    kubeflow: KubeflowConfig | None = None
 
     @model_validator(mode="after")
     def _window_needs_a_chosen_span(self) -> PipelineConfig:
@@ -244,7 +278,8 @@ def load_config(
     return config
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Reads one config file; `extends: other.yaml` starts from that file (relative to this one)."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -253,7 +288,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
-    return raw
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends must be the path of another config file")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: extends {base} again (a cycle)")
+    return _deep_merge(_read_yaml(base_path, (*seen, path.resolve())), raw)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """base with update laid over it: mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
@@ -308,3 +362,13 @@ def _check_input_paths(path: Path, config: PipelineConfig) -> None:
     schema = config.paths.schema_file
     if schema is not None and not schema.is_file():
         raise ConfigError(f"{path}: paths.schema_file: no such file: {schema}")
+
+
+def kfp_endpoint(host: str | None) -> tuple[str, str | None]:
+    """Kubeflow Pipelines host (flag, else KFP_HOST) and bearer token (KFP_TOKEN; never in a file)."""
+    host = host or os.environ.get("KFP_HOST")
+    if not host:
+        raise ConfigError("no Kubeflow Pipelines host: pass --host or set KFP_HOST, e.g. "
+                          "http://localhost:8080 after "
+                          "`kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80`")
+    return host, os.environ.get("KFP_TOKEN") or None

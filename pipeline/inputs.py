@@ -46,6 +46,12 @@ class PipelineInputs:
     # Drift: the gate compares this run's statistics with the previous run's
     # (found by a Resolver node, so local runs only).
     compare_with_previous_statistics: bool = True
+    # The Kubeflow variant's replacements for those two Resolver nodes: the
+    # baseline is the newest model in serving_dir (a ProductionBaseline node),
+    # and the previous statistics are named by this file, which the gate
+    # rewrites each time it accepts data.
+    baseline_from_serving_dir: bool = False
+    statistics_reference_file: str | None = None
 
 
 def data_source(path: Path, spans: str | int = "all", window: int = 1,
@@ -171,10 +177,8 @@ def content_addressed_copy(path: Path, folder: Path) -> Path:
     return target
 
 
-def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
-    """PipelineInputs for a run on this machine, everything under paths.output."""
-    paths = config.paths
-    data_root, pattern = data_source(paths.data, config.spans, config.window, paths.output / "windows")
+def component_configs(config: PipelineConfig, backup_root: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """custom_config of Transform and of the Trainer."""
     transform_config = {
         "features": config.features.model_dump(),
         "label": config.label.model_dump(),
@@ -185,8 +189,17 @@ def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
     trainer_config = {
         **transform_config,
         "training": config.training.model_dump(),
-        "backup_root": str((paths.output / "trainer_backups").resolve()),
+        "backup_root": backup_root,
     }
+    return transform_config, trainer_config
+
+
+def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
+    """PipelineInputs for a run on this machine, everything under paths.output."""
+    paths = config.paths
+    data_root, pattern = data_source(paths.data, config.spans, config.window, paths.output / "windows")
+    transform_config, trainer_config = component_configs(
+        config, str((paths.output / "trainer_backups").resolve()))
     return PipelineInputs(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(paths.pipeline_root.resolve()),
@@ -202,5 +215,42 @@ def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
         compare_with_previous_statistics=config.validation.drift,
         span=config.spans if isinstance(config.spans, int) and "{SPAN}" in pattern else None,
         beam_pipeline_args=list(config.beam_args),
+        enable_cache=config.enable_cache,
+    )
+
+
+def kubeflow_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
+    """PipelineInputs for open-source Kubeflow: remote locations, no Resolver nodes.
+
+    The baseline comes from the serving directory (ProductionBaseline) and the
+    drift reference from a file in kubeflow.state_dir, written by the gate.
+    """
+    kubeflow = config.kubeflow
+    if kubeflow is None:
+        raise ValueError("the configuration has no kubeflow: section (see configs/kubeflow.yaml)")
+    if config.window > 1:
+        raise ValueError("window > 1 needs the local runner (it links span files on disk); "
+                         "on Kubeflow use window: 1")
+    state_dir = kubeflow.state_dir.rstrip("/")
+    transform_config, trainer_config = component_configs(config, f"{state_dir}/trainer_backups")
+    pattern = f"{SPAN_PREFIX}*/*.csv" if config.spans == "all" else f"{SPAN_PREFIX}{{SPAN}}/*.csv"
+    return PipelineInputs(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=kubeflow.pipeline_root,
+        data_root=kubeflow.data,
+        data_pattern=pattern,
+        serving_dir=kubeflow.serving_dir,
+        transform_config=transform_config,
+        trainer_config=trainer_config,
+        evaluation=config.evaluation.model_dump(),
+        fail_on=list(config.validation.fail_on),
+        schema_file=kubeflow.schema_file,
+        resolve_baseline=False,
+        baseline_from_serving_dir=True,
+        compare_with_previous_statistics=False,
+        statistics_reference_file=(f"{state_dir}/accepted_statistics.json"
+                                   if config.validation.drift else None),
+        span=config.spans if isinstance(config.spans, int) else None,
+        beam_pipeline_args=list(kubeflow.beam_args),
         enable_cache=config.enable_cache,
     )

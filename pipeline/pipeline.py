@@ -2,12 +2,15 @@
 
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen (or SchemaGen) -> ExampleValidator
 -> ValidationGate -> Transform -> Trainer -> [baseline] -> Evaluator -> Verdict -> VersionedPusher
+
+Locally, Resolver nodes find the baseline model and the previous statistics in
+MLMD. Open-source Kubeflow cannot run Resolver nodes; there a ProductionBaseline
+node copies the served model, and the gate follows a reference file.
 """
 
 from __future__ import annotations
 
 from tfx.components import (
-    CsvExampleGen,
     Evaluator,
     ExampleValidator,
     SchemaGen,
@@ -26,6 +29,8 @@ from tfx.types import Channel, standard_artifacts
 
 from components.evaluation import build_eval_config
 from components.latest_or_nothing import LatestOrNothingStrategy
+from components.production_baseline.component import ProductionBaseline
+from components.span_example_gen.component import SpanResolvingCsvExampleGen
 from components.validation_gate.component import ValidationGate
 from components.verdict.component import Verdict
 from components.versioned_pusher.component import VersionedPusher
@@ -34,12 +39,14 @@ from pipeline.inputs import PipelineInputs
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 VERDICT_ID = "Verdict"
+EXAMPLE_GEN_ID = "CsvExampleGen"
 GATE_ID = "ValidationGate"
 
 
 def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline from fully decided inputs."""
-    example_gen = CsvExampleGen(
+    # CsvExampleGen whose executor resolves {SPAN} itself where no driver ran (open-source Kubeflow).
+    example_gen = SpanResolvingCsvExampleGen(
         input_base=inputs.data_root,
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=inputs.data_pattern)]
@@ -49,7 +56,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
                 start_span_number=inputs.span, end_span_number=inputs.span))
             if inputs.span is not None else None
         ),
-    )
+    ).with_id(EXAMPLE_GEN_ID)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if inputs.schema_file:
         schema_gen = ImportSchemaGen(schema_file=inputs.schema_file)
@@ -68,12 +75,14 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
             statistics=Channel(type=standard_artifacts.ExampleStatistics,
                                producer_component_id=GATE_ID, output_key="accepted_statistics"),
         ).with_id("previous_statistics_resolver")
+    checks_drift = previous_statistics is not None or inputs.statistics_reference_file is not None
     validation_gate = ValidationGate(
         anomalies=example_validator.outputs["anomalies"],
         fail_on=inputs.fail_on,
-        statistics=statistics_gen.outputs["statistics"] if previous_statistics else None,
-        schema=schema_gen.outputs["schema"] if previous_statistics else None,
+        statistics=statistics_gen.outputs["statistics"] if checks_drift else None,
+        schema=schema_gen.outputs["schema"] if checks_drift else None,
         previous_statistics=previous_statistics.outputs["statistics"] if previous_statistics else None,
+        reference_file=None if previous_statistics else inputs.statistics_reference_file,
     ).with_id(GATE_ID)
     transform = Transform(
         examples=example_gen.outputs["examples"],
@@ -118,6 +127,11 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         ).with_id("latest_blessed_model_resolver")
         components.append(baseline_resolver)
         baseline_model = baseline_resolver.outputs["model"]
+    elif inputs.baseline_from_serving_dir:
+        production_baseline = ProductionBaseline(
+            model=trainer.outputs["model"], serving_dir=inputs.serving_dir)
+        components.append(production_baseline)
+        baseline_model = production_baseline.outputs["baseline_model"]
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -129,6 +143,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         evaluation=evaluator.outputs["evaluation"],
         evaluator_blessing=evaluator.outputs["blessing"],
         evaluation_config=inputs.evaluation,
+        baseline_model=baseline_model if inputs.baseline_from_serving_dir else None,
     ).with_id(VERDICT_ID)
     pusher = VersionedPusher(
         model=trainer.outputs["model"],

@@ -20,6 +20,9 @@ class ValidationGate(base_component.BaseComponent):
       fail_on: anomaly severities that stop the run, e.g. ["ERROR"].
       statistics, schema, previous_statistics: when all three are given, drift
         from the previous statistics is checked with the schema's comparators.
+      reference_file: instead of previous_statistics (which needs a Resolver
+        node, unavailable on open-source Kubeflow): a JSON file naming the last
+        accepted statistics, read before the check and rewritten on a pass.
     """
 
     SPEC_CLASS = ValidationGateSpec
@@ -32,6 +35,7 @@ class ValidationGate(base_component.BaseComponent):
         statistics: types.BaseChannel | None = None,
         schema: types.BaseChannel | None = None,
         previous_statistics: types.BaseChannel | None = None,
+        reference_file: str | None = None,
     ):
         spec = ValidationGateSpec(
             anomalies=anomalies,
@@ -39,6 +43,7 @@ class ValidationGate(base_component.BaseComponent):
             schema=schema,
             previous_statistics=previous_statistics,
             fail_on=json.dumps(sorted(fail_on)),
+            reference_file=reference_file,
             report=types.Channel(type=ValidationReport),
             accepted_statistics=types.Channel(type=standard_artifacts.ExampleStatistics),
         )

@@ -14,7 +14,8 @@ from typing import Any
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
 from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components.validation_gate.anomalies import ANOMALIES_FILE, AnomalyRow, anomaly_rows
@@ -38,13 +39,16 @@ class Executor(base_executor.BaseExecutor):
         fail_on = set(json.loads(exec_properties["fail_on"]))
         anomalies_artifact = artifact_utils.get_single_instance(input_dict["anomalies"])
         rows = read_anomalies(anomalies_artifact)
-        drift_checked = all(input_dict.get(key) for key in ("statistics", "schema", "previous_statistics"))
+        reference_file = exec_properties.get("reference_file") or None
+        previous = input_dict.get("previous_statistics") or read_reference(reference_file)
+        drift_checked = bool(input_dict.get("statistics") and input_dict.get("schema") and previous)
         if drift_checked:
-            rows.extend(read_drift(input_dict))
+            rows.extend(read_drift({**input_dict, "previous_statistics": previous}))
         blocking = [row for row in rows if row.severity in fail_on]
         report = {
             "passed": not blocking,
             "drift_checked": drift_checked,
+            "compared_with": artifact_utils.get_single_uri(previous) if drift_checked else None,
             "fail_on": sorted(fail_on),
             "anomalies": [row.as_dict() for row in rows],
         }
@@ -57,6 +61,36 @@ class Executor(base_executor.BaseExecutor):
         if blocking:
             raise DataValidationError(describe_blocking(blocking))
         accept_statistics(input_dict.get("statistics"), output_dict.get("accepted_statistics"))
+        if reference_file and input_dict.get("statistics"):
+            accepted = artifact_utils.get_single_instance(output_dict["accepted_statistics"])
+            write_reference(reference_file, accepted)
+
+
+def read_reference(reference_file: str | None) -> list[types.Artifact] | None:
+    """The statistics a reference file names, as an artifact list; None when there are none yet."""
+    if not reference_file or not fileio.exists(reference_file):
+        return None
+    try:
+        record = json.loads(io_utils.read_string_file(reference_file))
+        uri, split_names = record["uri"], record["split_names"]
+    except (ValueError, KeyError) as error:
+        raise DataValidationError(f"{reference_file}: not a statistics reference ({error}); "
+                                  "delete it to skip the drift check once") from None
+    if not fileio.exists(uri):
+        raise DataValidationError(f"{reference_file} names statistics at {uri}, which no longer exist; "
+                                  "delete the reference file to skip the drift check once")
+    previous = standard_artifacts.ExampleStatistics()
+    previous.uri = uri
+    previous.split_names = split_names
+    return [previous]
+
+
+def write_reference(reference_file: str, accepted: types.Artifact) -> None:
+    """Points the reference file at the statistics just accepted (write, then rename over)."""
+    record = json.dumps({"uri": accepted.uri, "split_names": accepted.split_names})
+    partial = f"{reference_file}.partial"
+    io_utils.write_string_file(partial, record)
+    fileio.rename(partial, reference_file, overwrite=True)
 
 
 def read_anomalies(artifact: types.Artifact) -> list[AnomalyRow]:

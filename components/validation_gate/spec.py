@@ -17,6 +17,8 @@ class ValidationGateSpec(ComponentSpec):
     PARAMETERS = {
         # JSON list of anomaly severities that stop the run, e.g. ["ERROR"].
         "fail_on": ExecutionParameter(type=str),
+        # Where the last accepted statistics are recorded, when no Resolver can find them.
+        "reference_file": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         "anomalies": ChannelParameter(type=standard_artifacts.ExampleAnomalies),

@@ -21,6 +21,7 @@ class Verdict(base_component.BaseComponent):
       evaluation: the Evaluator's ModelEvaluation.
       evaluator_blessing: the Evaluator's ModelBlessing.
       evaluation_config: the evaluation section of the pipeline config.
+      baseline_model: the Evaluator's baseline, when it came from a ProductionBaseline.
     """
 
     SPEC_CLASS = VerdictSpec
@@ -32,11 +33,13 @@ class Verdict(base_component.BaseComponent):
         evaluation: types.BaseChannel,
         evaluator_blessing: types.BaseChannel,
         evaluation_config: dict[str, Any],
+        baseline_model: types.BaseChannel | None = None,
     ):
         spec = VerdictSpec(
             model=model,
             evaluation=evaluation,
             evaluator_blessing=evaluator_blessing,
+            baseline_model=baseline_model,
             evaluation_config=json.dumps(evaluation_config, sort_keys=True),
             verdict=types.Channel(type=EvaluationVerdict),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),

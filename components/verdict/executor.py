@@ -13,6 +13,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components.artifact_types import STANDS_IN_FOR_CANDIDATE
 from components.verdict.verdict import OVERALL, build_verdict
 
 VERDICT_FILE = "verdict.json"
@@ -32,6 +33,8 @@ class Executor(base_executor.BaseExecutor):
         evaluation_uri = artifact_utils.get_single_uri(input_dict["evaluation"])
         evaluator_blessing = artifact_utils.get_single_instance(input_dict["evaluator_blessing"])
         per_model = metrics_by_model(evaluation_uri)
+        if candidate_stands_in(input_dict.get("baseline_model")):
+            per_model.pop(BASELINE, None)
         verdict = build_verdict(
             evaluation,
             candidate=per_model.get(CANDIDATE) or per_model.get("", {}),
@@ -56,6 +59,12 @@ class Executor(base_executor.BaseExecutor):
                 artifact.set_float_custom_property(name, overall[name])
         failed = [check.one_line() for check in verdict.checks if not check.passed]
         artifact.set_string_custom_property("failed_checks", "\n".join(failed))
+
+
+def candidate_stands_in(baseline: list[types.Artifact] | None) -> bool:
+    """True when the baseline is a copy of the candidate (nothing in production yet)."""
+    return bool(baseline) and bool(
+        artifact_utils.get_single_instance(baseline).get_int_custom_property(STANDS_IN_FOR_CANDIDATE))
 
 
 def metrics_by_model(evaluation_uri: str) -> dict[str, dict[str, dict[str, float]]]:

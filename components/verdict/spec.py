@@ -23,6 +23,9 @@ class VerdictSpec(ComponentSpec):
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         # The Evaluator's blessing: overall bounds and the change vs baseline.
         "evaluator_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        # The Evaluator's baseline, when a ProductionBaseline supplied it: the
+        # candidate standing in for a missing production model is no baseline.
+        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         "verdict": ChannelParameter(type=EvaluationVerdict),

@@ -1,0 +1,66 @@
+"""CsvExampleGen's executor, able to resolve a {SPAN} pattern by itself.
+
+TFX resolves ``{SPAN}`` in a driver that runs before the executor: in-process
+on the local runner, and on Kubeflow as the task's ``lifecycle.preCacheCheck``
+hook, which Vertex AI Pipelines runs but open-source Kubeflow Pipelines does
+not promise to. Without it the executor would look for files literally named
+``span-{SPAN}``. This executor resolves any pattern still holding a
+placeholder with TFX's own input processor, the way that driver does, and
+records span, version and fingerprint on the Examples artifact. When a driver
+already ran there is nothing left to resolve and it changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfx import types
+from tfx.components.example_gen import driver, input_processor, utils
+from tfx.components.example_gen.csv_example_gen import executor as csv_executor
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+PLACEHOLDERS = ("{SPAN}", "{VERSION}", "{YYYY}", "{MM}", "{DD}")
+
+
+class Executor(csv_executor.Executor):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        if has_unresolved_pattern(exec_properties):
+            exec_properties = resolve_span(exec_properties)
+            examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+            driver.update_output_artifact(exec_properties, examples.mlmd_artifact)
+        super().Do(input_dict, output_dict, exec_properties)
+
+
+def has_unresolved_pattern(exec_properties: dict[str, Any]) -> bool:
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    return any(placeholder in split.pattern for split in input_config.splits for placeholder in PLACEHOLDERS)
+
+
+def resolve_span(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """exec_properties with the span chosen (the configured one, or the latest) and the patterns filled in."""
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    range_config = None
+    if exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY):
+        range_config = range_config_pb2.RangeConfig()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.RANGE_CONFIG_KEY], range_config)
+    processor = input_processor.FileBasedInputProcessor(
+        exec_properties[standard_component_specs.INPUT_BASE_KEY], input_config.splits, range_config)
+    span, version = processor.resolve_span_and_version()
+    for split in input_config.splits:
+        split.pattern = processor.get_pattern_for_span_version(split.pattern, span, version)
+    return {
+        **exec_properties,
+        utils.SPAN_PROPERTY_NAME: span,
+        utils.VERSION_PROPERTY_NAME: version,
+        utils.FINGERPRINT_PROPERTY_NAME: processor.get_input_fingerprint(span, version),
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(input_config),
+    }

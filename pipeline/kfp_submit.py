@@ -1,0 +1,204 @@
+"""Submits and schedules the compiled pipeline on a Kubeflow Pipelines 2.x server.
+
+Everything goes through ``kfp.Client`` (the v2beta1 REST API). Uploads are
+idempotent: the pipeline version is named by the spec's content hash, so
+submitting an unchanged spec reuses its version. A recurring run is identified
+by its name within the experiment; scheduling an existing name fails unless
+``replace`` is set, which deletes the old one first (KFP has no update call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+# KFP's cron (robfig/cron): six fields, the first one seconds.
+CRON_FIELDS = 6
+EVERY_PATTERN = re.compile(r"^(\d+)([smhd])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class SubmitError(Exception):
+    """A problem talking to Kubeflow Pipelines, or a request that cannot be made."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a recurring run fires: a KFP cron expression or a fixed interval."""
+
+    cron: str | None = None
+    interval_seconds: int | None = None
+
+    @classmethod
+    def parse(cls, cron: str | None, every: str | None) -> Trigger:
+        if (cron is None) == (every is None):
+            raise SubmitError("give exactly one of --cron and --every")
+        if cron is not None:
+            fields = cron.split()
+            if len(fields) != CRON_FIELDS:
+                hint = f" (KFP's cron starts with seconds: try '0 {cron}')" if len(fields) == 5 else ""
+                raise SubmitError(f"--cron {cron!r} has {len(fields)} fields; KFP needs {CRON_FIELDS}{hint}")
+            return cls(cron=" ".join(fields))
+        match = EVERY_PATTERN.match(every.strip())
+        if not match or int(match.group(1)) == 0:
+            raise SubmitError(f"--every {every!r}: use a positive number with s, m, h or d, e.g. 6h or 1d")
+        return cls(interval_seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2)])
+
+
+@dataclass
+class Plan:
+    """The requests a submit or schedule makes, for --dry-run and for the record."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, call: str, **arguments: Any) -> None:
+        self.steps.append({"call": call, **arguments})
+
+
+def spec_digest(package: Path) -> str:
+    return hashlib.sha256(package.read_bytes()).hexdigest()[:12]
+
+
+def version_name(pipeline_name: str, package: Path) -> str:
+    """A pipeline version per distinct spec: re-uploading the same spec reuses it."""
+    return f"{pipeline_name}-{spec_digest(package)}"
+
+
+def _name_filter(name: str) -> str:
+    return json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]})
+
+
+class KubeflowPipelines:
+    """The few kfp.Client calls this project makes, with clear errors."""
+
+    def __init__(self, host: str, token: str | None = None, namespace: str | None = None):
+        import kfp
+
+        self.host = host
+        self.namespace = namespace
+        try:
+            self.client = kfp.Client(host=host, existing_token=token, namespace=namespace or "kubeflow")
+        except Exception as error:  # the client wraps connection failures in many types
+            raise SubmitError(f"cannot reach Kubeflow Pipelines at {host}: {_reason(error)}") from None
+
+    def pipeline_version(self, package: Path, pipeline_name: str) -> tuple[str, str]:
+        """(pipeline id, version id) of this spec, uploading what the server does not have yet."""
+        name = version_name(pipeline_name, package)
+        pipeline_id = self._call("find the pipeline", self.client.get_pipeline_id, pipeline_name)
+        if pipeline_id is None:
+            pipeline = self._call("upload the pipeline", self.client.upload_pipeline,
+                                  str(package), pipeline_name=pipeline_name,
+                                  description=f"{pipeline_name} (TFX), version {name}")
+            pipeline_id = pipeline.pipeline_id
+        versions = self._call("list the pipeline's versions", self.client.list_pipeline_versions,
+                              pipeline_id, filter=_name_filter(name)).pipeline_versions or []
+        if versions:
+            return pipeline_id, versions[0].pipeline_version_id
+        version = self._call("upload the pipeline version", self.client.upload_pipeline_version,
+                             str(package), name, pipeline_id=pipeline_id)
+        return pipeline_id, version.pipeline_version_id
+
+    def experiment(self, name: str) -> str:
+        import kfp_server_api
+
+        try:
+            return self.client.get_experiment(experiment_name=name, namespace=self.namespace).experiment_id
+        except ValueError:  # kfp raises ValueError for "no experiment with this name"
+            pass
+        except kfp_server_api.ApiException as error:
+            raise SubmitError(f"{self.host}: could not look up experiment {name!r}: "
+                              f"{_reason(error)}") from None
+        return self._call("create the experiment", self.client.create_experiment, name,
+                          namespace=self.namespace).experiment_id
+
+    def run(self, experiment_id: str, run_name: str, pipeline_id: str, version_id: str,
+            pipeline_root: str) -> str:
+        run = self._call("start the run", self.client.run_pipeline, experiment_id, run_name,
+                         pipeline_id=pipeline_id, version_id=version_id, pipeline_root=pipeline_root)
+        return run.run_id
+
+    def recurring_runs_named(self, experiment_id: str, name: str) -> list[str]:
+        response = self._call("list recurring runs", self.client.list_recurring_runs,
+                              experiment_id=experiment_id, filter=_name_filter(name))
+        return [item.recurring_run_id for item in response.recurring_runs or []]
+
+    def delete_recurring_run(self, recurring_run_id: str) -> None:
+        self._call("delete the old recurring run", self.client.delete_recurring_run, recurring_run_id)
+
+    def schedule(self, experiment_id: str, name: str, trigger: Trigger, pipeline_id: str, version_id: str,
+                 pipeline_root: str) -> str:
+        recurring = self._call(
+            "create the recurring run", self.client.create_recurring_run,
+            experiment_id, name,
+            cron_expression=trigger.cron, interval_second=trigger.interval_seconds,
+            # One run at a time, and no burst of missed runs after a pause.
+            max_concurrency=1, no_catchup=True,
+            pipeline_id=pipeline_id, version_id=version_id, pipeline_root=pipeline_root, enabled=True,
+        )
+        return recurring.recurring_run_id
+
+    def _call(self, what: str, method, *args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except Exception as error:  # ApiException, urllib3 errors: all reported the same way
+            raise SubmitError(f"{self.host}: could not {what}: {_reason(error)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    status = getattr(error, "status", None)
+    body = getattr(error, "body", None)
+    if status:
+        return f"HTTP {status} {getattr(error, 'reason', '')}: {str(body or '')[:300]}".strip()
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
+
+def submit(kfp: KubeflowPipelines | None, package: Path, pipeline_name: str, experiment: str,
+           pipeline_root: str, run_name: str | None = None) -> Plan:
+    """One run now. With kfp None, only plans (a dry run)."""
+    plan = Plan()
+    version = version_name(pipeline_name, package)
+    run_name = run_name or f"{pipeline_name} {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}"
+    plan.add("upload pipeline version (or reuse it)", pipeline=pipeline_name, version=version,
+             package=str(package))
+    plan.add("get or create experiment", experiment=experiment)
+    plan.add("create run", run_name=run_name, pipeline_root=pipeline_root)
+    if kfp is None:
+        return plan
+    pipeline_id, version_id = kfp.pipeline_version(package, pipeline_name)
+    experiment_id = kfp.experiment(experiment)
+    run_id = kfp.run(experiment_id, run_name, pipeline_id, version_id, pipeline_root)
+    plan.steps[-1]["run_id"] = run_id
+    return plan
+
+
+def schedule(kfp: KubeflowPipelines | None, package: Path, pipeline_name: str, experiment: str,
+             pipeline_root: str, name: str, trigger: Trigger, replace: bool = False) -> Plan:
+    """A recurring run. With kfp None, only plans (a dry run)."""
+    plan = Plan()
+    version = version_name(pipeline_name, package)
+    plan.add("upload pipeline version (or reuse it)", pipeline=pipeline_name, version=version,
+             package=str(package))
+    plan.add("get or create experiment", experiment=experiment)
+    plan.add("find recurring runs with this name", name=name,
+             then="delete them, then create" if replace else "fail if there is one")
+    plan.add("create recurring run", name=name, cron=trigger.cron, interval_seconds=trigger.interval_seconds,
+             max_concurrency=1, no_catchup=True, pipeline_root=pipeline_root)
+    if kfp is None:
+        return plan
+    pipeline_id, version_id = kfp.pipeline_version(package, pipeline_name)
+    experiment_id = kfp.experiment(experiment)
+    existing = kfp.recurring_runs_named(experiment_id, name)
+    if existing and not replace:
+        raise SubmitError(f"experiment {experiment!r} already has a recurring run named {name!r} "
+                          f"(id {', '.join(existing)}); pass --replace to replace it, "
+                          "or choose another --name")
+    for recurring_run_id in existing:
+        kfp.delete_recurring_run(recurring_run_id)
+    plan.steps[-1]["recurring_run_id"] = kfp.schedule(experiment_id, name, trigger, pipeline_id, version_id,
+                                                      pipeline_root)
+    return plan

@@ -1,0 +1,83 @@
+"""Compiles the pipeline for open-source Kubeflow Pipelines 2.x.
+
+The same create_pipeline(...) as the local runner, through TFX's
+KubeflowV2DagRunner, written as a pipeline-spec YAML of schema 2.1.0 (the only
+schema a KFP 2.x API server accepts, and a format its client uploads).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from configs.settings import PipelineConfig
+
+SCHEMA_VERSION = "2.1.0"
+# The only field that depends on the compiling environment (the TFX version);
+# two compiles of the same code and config are otherwise byte for byte equal.
+VOLATILE_FIELDS = ("sdkVersion",)
+# These tasks read state that is not among their inputs (the serving
+# directory, the gate's reference file): a cached result could be stale.
+UNCACHED_TASKS = ("ProductionBaseline", "ValidationGate")
+# KFP's rule for a pipeline name in the spec (pipelineInfo.name).
+KFP_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    path: Path
+    name: str
+    schema_version: str
+    image: str
+    tasks: dict[str, list[str]]  # task -> the tasks it waits for
+
+
+def compile_pipeline(config: PipelineConfig, output: Path) -> CompiledPipeline:
+    """Writes the pipeline spec YAML to output (atomically) and describes it."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
+
+    from pipeline.inputs import kubeflow_pipeline_inputs
+    from pipeline.pipeline import create_pipeline
+
+    inputs = kubeflow_pipeline_inputs(config)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial.yaml")
+    runner = v2.KubeflowV2DagRunner(
+        config=v2.KubeflowV2DagRunnerConfig(default_image=config.kubeflow.image, use_pipeline_spec_2_1=True),
+        output_dir=str(partial.parent),
+        output_filename=partial.name,
+    )
+    runner.run(create_pipeline(inputs))
+    finish_spec(partial, config.kubeflow.pipeline_root)
+    partial.replace(output)
+    return describe_spec(output)
+
+
+def finish_spec(path: Path, pipeline_root: str) -> None:
+    """What TFX's compile leaves out: the default pipeline root, and no cache for stateful tasks."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["defaultPipelineRoot"] = pipeline_root
+    for name in UNCACHED_TASKS:
+        task = spec["root"]["dag"]["tasks"].get(name)
+        if task is not None:
+            task["cachingOptions"] = {"enableCache": False}
+    path.write_text(yaml.safe_dump(spec, sort_keys=True), encoding="utf-8")
+
+
+def describe_spec(path: Path) -> CompiledPipeline:
+    """Name, schema, image and task graph of a compiled spec (no TFX import)."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    executors = spec["deploymentSpec"]["executors"]
+    images = {executor["container"]["image"] for executor in executors.values() if "container" in executor}
+    tasks = {name: sorted(task.get("dependentTasks", []))
+             for name, task in spec["root"]["dag"]["tasks"].items()}
+    return CompiledPipeline(
+        path=path,
+        name=spec["pipelineInfo"]["name"],
+        schema_version=spec["schemaVersion"],
+        image=", ".join(sorted(images)),
+        tasks=tasks,
+    )
