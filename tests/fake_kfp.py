@@ -1,0 +1,140 @@
+"""A stand-in for the Kubeflow Pipelines API server, on loopback, for contract tests.
+
+It answers the v2beta1 REST endpoints kfp.Client 2.5 calls for uploading a
+pipeline and its versions, experiments, runs and recurring runs, keeps what
+was created (so that lookups by name behave like the real server's), and
+records every request. It proves the shape of the requests this project
+sends, not that a real cluster would run the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+API = "/apis/v2beta1"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class FakeKfp:
+    requests: list[Request] = field(default_factory=list)
+    pipelines: dict[str, dict] = field(default_factory=dict)
+    versions: dict[str, dict] = field(default_factory=dict)
+    experiments: dict[str, dict] = field(default_factory=dict)
+    runs: dict[str, dict] = field(default_factory=dict)
+    recurring_runs: dict[str, dict] = field(default_factory=dict)
+
+    def calls(self, method: str, path: str) -> list[Request]:
+        return [r for r in self.requests if r.method == method and r.path == API + path]
+
+    def handle(self, request: Request) -> tuple[int, dict]:
+        self.requests.append(request)
+        route = request.path.removeprefix(API)
+        name = _filtered_name(request.query)
+        if request.method == "GET" and route == "/healthz":
+            return 200, {"multi_user": False}
+        if request.method == "GET" and route == "/pipelines":
+            return 200, {"pipelines": _named(self.pipelines.values(), name)}
+        if request.method == "POST" and route == "/pipelines/upload":
+            pipeline_id = f"pipeline-{len(self.pipelines) + 1}"
+            self.pipelines[pipeline_id] = {"pipeline_id": pipeline_id,
+                                           "display_name": request.query["name"][0]}
+            return 200, self.pipelines[pipeline_id]
+        if request.method == "GET" and route.startswith("/pipelines/") and route.endswith("/versions"):
+            pipeline_id = route.split("/")[2]
+            mine = [v for v in self.versions.values() if v["pipeline_id"] == pipeline_id]
+            return 200, {"pipeline_versions": _named(mine, name)}
+        if request.method == "POST" and route == "/pipelines/upload_version":
+            version_id = f"version-{len(self.versions) + 1}"
+            self.versions[version_id] = {"pipeline_version_id": version_id,
+                                         "display_name": request.query["name"][0],
+                                         "pipeline_id": request.query["pipelineid"][0]}
+            return 200, self.versions[version_id]
+        if request.method == "GET" and route == "/experiments":
+            return 200, {"experiments": _named(self.experiments.values(), name)}
+        if request.method == "POST" and route == "/experiments":
+            experiment_id = f"experiment-{len(self.experiments) + 1}"
+            self.experiments[experiment_id] = {**request.json(), "experiment_id": experiment_id}
+            return 200, self.experiments[experiment_id]
+        if request.method == "POST" and route == "/runs":
+            run_id = f"run-{len(self.runs) + 1}"
+            self.runs[run_id] = {**request.json(), "run_id": run_id, "state": "PENDING"}
+            return 200, self.runs[run_id]
+        if request.method == "GET" and route == "/recurringruns":
+            # The one camelCase list key of the v2beta1 API (the proto field is recurringRuns).
+            return 200, {"recurringRuns": _named(self.recurring_runs.values(), name)}
+        if request.method == "POST" and route == "/recurringruns":
+            recurring_run_id = f"recurring-{len(self.requests)}"
+            self.recurring_runs[recurring_run_id] = {**request.json(), "recurring_run_id": recurring_run_id}
+            return 200, self.recurring_runs[recurring_run_id]
+        if request.method == "DELETE" and route.startswith("/recurringruns/"):
+            self.recurring_runs.pop(route.split("/")[2], None)
+            return 200, {}
+        return 404, {"error": f"the fake server does not implement {request.method} {request.path}"}
+
+
+def _filtered_name(query: dict[str, list[str]]) -> str | None:
+    if "filter" not in query:
+        return None
+    predicates = json.loads(query["filter"][0]).get("predicates", [])
+    names = [p.get("stringValue") for p in predicates if p.get("key") == "display_name"]
+    return names[0] if names else None
+
+
+def _named(items, name: str | None) -> list[dict]:
+    return [item for item in items if name is None or item.get("display_name") == name]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeKfp
+
+    def _serve(self) -> None:
+        url = urlparse(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        request = Request(self.command, url.path, parse_qs(url.query), headers,
+                          self.rfile.read(length) if length else b"")
+        status, payload = self.fake.handle(request)
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _serve
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+class FakeKfpServer:
+    """Context manager: a FakeKfp served on 127.0.0.1 at a free port."""
+
+    def __enter__(self) -> FakeKfpServer:
+        self.fake = FakeKfp()
+        handler = type("Handler", (_Handler,), {"fake": self.fake})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
