@@ -1,11 +1,15 @@
 """Type names of the project's own artifacts, importable without TFX.
 
-Kubeflow Pipelines requires custom artifact type names of the form
-``namespace.Name``; the TF-free readers (summary, lineage) match on these.
+On Kubeflow, TFX's container entrypoint rebuilds each artifact's Python class
+from its type name, read as an import path ``<module>.<Class>``, and KFP wants
+a schema title of the form ``namespace.Name`` (lower-case namespace of 3 to 21
+characters). ``components.ValidationReport`` is both: the ``components``
+package resolves these names lazily (see components/__init__.py). The TF-free
+readers (summary, lineage) match on these strings.
 """
 
-VALIDATION_REPORT = "taxi_tfx.ValidationReport"
-EVALUATION_VERDICT = "taxi_tfx.EvaluationVerdict"
+VALIDATION_REPORT = "components.ValidationReport"
+EVALUATION_VERDICT = "components.EvaluationVerdict"
 
 # Custom property of a ProductionBaseline's Model: 1 when it is a copy of the
 # candidate because nothing was in production yet (the Verdict then reports no baseline).

@@ -32,7 +32,7 @@ def test_spans_are_chosen_in_number_order(spans):
     assert names(selected_spans(spans, "latest")) == ["span-10"]
     assert names(selected_spans(spans, "latest", window=3)) == ["span-2", "span-3", "span-10"]
     assert names(selected_spans(spans, 3, window=2)) == ["span-2", "span-3"]
-    assert names(selected_spans(spans, 2, window=5)) == ["span-1", "span-2"], "a window is cut at the first span"
+    assert names(selected_spans(spans, 2, window=5)) == ["span-1", "span-2"], "cut at the first span"
     with pytest.raises(FileNotFoundError, match="span-7"):
         selected_spans(spans, 7)
     assert span_label(spans, "latest", window=3) == "span-2..span-10"

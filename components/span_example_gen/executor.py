@@ -33,8 +33,12 @@ class Executor(csv_executor.Executor):
     ) -> None:
         if has_unresolved_pattern(exec_properties):
             exec_properties = resolve_span(exec_properties)
-            examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+            examples = artifact_utils.get_single_instance(
+                output_dict[standard_component_specs.EXAMPLES_KEY])
             driver.update_output_artifact(exec_properties, examples.mlmd_artifact)
+            # Also the Examples type's own span property, which downstream
+            # components and readers of KFP's metadata use.
+            examples.span = exec_properties[utils.SPAN_PROPERTY_NAME]
         super().Do(input_dict, output_dict, exec_properties)
 
 

@@ -1,0 +1,166 @@
+"""The Kubeflow variant: the compiled spec, and compiled tasks run as KFP would start them.
+
+No cluster exists here. The spec tests prove what the API server would be
+given; the task tests prove that the spec's commands, dotted paths and
+arguments work in an environment like the image (this one), with local
+folders in place of object storage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+import yaml
+
+from configs.settings import ConfigError, load_config
+from data.generator import GeneratorSpec, generate, load_source
+from tests.conftest import PROJECT_ROOT
+from tests.kfp_tasks import TaskRunner
+
+IMAGE = "registry.example.com/taxi-tfx@sha256:" + "ab" * 32
+SECRETS = {"TAXI_TFX_METADATA_PASSWORD": "mlmd-password-sentinel", "KFP_TOKEN": "kfp-token-sentinel"}
+EXPECTED_UPSTREAM = {
+    "CsvExampleGen": [],
+    "ImportSchemaGen": [],
+    "StatisticsGen": ["CsvExampleGen"],
+    "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
+    "ValidationGate": ["ExampleValidator", "ImportSchemaGen", "StatisticsGen"],
+    "Transform": ["CsvExampleGen", "ImportSchemaGen", "ValidationGate"],
+    "Trainer": ["ImportSchemaGen", "Transform"],
+    "ProductionBaseline": ["Trainer"],
+    "Evaluator": ["CsvExampleGen", "ProductionBaseline", "Trainer"],
+    "Verdict": ["Evaluator", "ProductionBaseline", "Trainer"],
+    "Pusher": ["Trainer", "Verdict"],
+}
+
+
+def kubeflow_config(root, **extra):
+    overrides = {
+        "kubeflow.image": IMAGE,
+        "kubeflow.pipeline_root": str(root / "pipeline_root"),
+        "kubeflow.data": str(root / "data"),
+        "kubeflow.serving_dir": str(root / "serving"),
+        "kubeflow.state_dir": str(root / "state"),
+        "kubeflow.schema_file": str(PROJECT_ROOT / "schemas/taxi/schema.pbtxt"),
+        "training.epochs": "1",
+        **extra,
+    }
+    return load_config(PROJECT_ROOT / "configs/kubeflow.yaml", [f"{k}={v}" for k, v in overrides.items()],
+                       check_paths=False)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """The pipeline compiled twice (for determinism) with secrets in the environment."""
+    from pipeline.kubeflow import compile_pipeline
+
+    root = tmp_path_factory.mktemp("kubeflow")
+    source = load_source()
+    for span in (1, 2):
+        generate(GeneratorSpec(rows=400, seed=span), root / "data" / f"span-{span}", source)
+    saved = {key: os.environ.get(key) for key in SECRETS}
+    os.environ.update(SECRETS)
+    try:
+        config = kubeflow_config(root)
+        first = compile_pipeline(config, root / "first.yaml")
+        second = compile_pipeline(config, root / "second.yaml")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return root, first, second
+
+
+@pytest.mark.unit
+def test_spec_is_a_kfp_2_1_pipeline_with_the_image_on_every_task(compiled):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    root, first, _ = compiled
+    raw = yaml.safe_load(first.path.read_text())
+    spec = json_format.ParseDict(raw, pipeline_spec_pb2.PipelineSpec())  # raises on unknown fields
+    assert spec.schema_version == "2.1.0"
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", spec.pipeline_info.name)
+    assert spec.default_pipeline_root == str(root / "pipeline_root")
+    executors = raw["deploymentSpec"]["executors"]
+    assert set(executors) == {f"{task}_executor" for task in EXPECTED_UPSTREAM}
+    for name, executor in executors.items():
+        assert set(executor) == {"container"}, f"{name} is not a container (importer or resolver?)"
+        container = executor["container"]
+        assert container["image"] == IMAGE
+        assert container["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+    assert first.tasks == EXPECTED_UPSTREAM
+    assert not any("resolver" in task.lower() for task in first.tasks)
+
+
+@pytest.mark.unit
+def test_spec_holds_no_secret_and_stateful_tasks_are_never_cached(compiled):
+    _, first, _ = compiled
+    text = first.path.read_text()
+    for secret in SECRETS.values():
+        assert secret not in text
+    tasks = yaml.safe_load(text)["root"]["dag"]["tasks"]
+    assert tasks["ProductionBaseline"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["ValidationGate"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+
+
+@pytest.mark.unit
+def test_compiling_twice_gives_the_same_bytes(compiled):
+    _, first, second = compiled
+    assert first.path.read_bytes() == second.path.read_bytes()
+
+
+@pytest.mark.unit
+def test_an_unpinned_image_is_rejected(tmp_path):
+    for image in ("registry.example.com/taxi-tfx", "registry.example.com/taxi-tfx:latest"):
+        with pytest.raises(ConfigError, match="kubeflow.image"):
+            kubeflow_config(tmp_path, **{"kubeflow.image": image})
+
+
+@pytest.mark.e2e
+def test_compiled_tasks_run_from_example_gen_to_the_production_baseline(compiled):
+    """ExampleGen, ImportSchemaGen, Transform, Trainer, ProductionBaseline: each by its container command."""
+    root, first, _ = compiled
+    runner = TaskRunner(yaml.safe_load(first.path.read_text()), root / "tasks", PROJECT_ROOT)
+
+    example_gen = runner.run("CsvExampleGen")
+    (examples,) = example_gen["artifacts"]["examples"]["artifacts"]
+    # No driver ran (as on open-source KFP): the executor itself picked the latest span.
+    assert int(examples["metadata"]["span"]) == 2
+    assert json.loads(examples["metadata"]["split_names"]) == ["train", "eval"]
+    assert list((root / "tasks/CsvExampleGen/examples/Split-train").glob("*.gz"))
+
+    runner.run("ImportSchemaGen")
+    runner.run("Transform")
+    assert (root / "tasks/Transform/transform_graph/transform_fn/saved_model.pb").is_file()
+
+    runner.run("Trainer")
+    assert (root / "tasks/Trainer/model/Format-Serving/saved_model.pb").is_file()
+    assert list((root / "state/trainer_backups").glob("*")) == [], "backups go to state_dir and are removed"
+
+    baseline = runner.run("ProductionBaseline")
+    (model,) = baseline["artifacts"]["baseline_model"]["artifacts"]
+    assert model["metadata"]["stands_in_for_candidate"] == 1, "nothing in production yet"
+    assert (root / "tasks/ProductionBaseline/baseline_model/Format-Serving/saved_model.pb").is_file()
+
+    # Once a model is in production, the next run's baseline is a copy of what is served.
+    from tfx.types import standard_artifacts
+
+    from components.production_baseline.executor import Executor
+    from components.versioned_pusher.push import push_model
+
+    pushed = push_model(str(root / "tasks/Trainer/model/Format-Serving"), str(root / "serving"))
+    candidate, output = standard_artifacts.Model(), standard_artifacts.Model()
+    candidate.uri, output.uri = str(root / "tasks/Trainer/model"), str(root / "second_baseline")
+    Executor().Do({"model": [candidate]}, {"baseline_model": [output]},
+                  {"serving_dir": str(root / "serving")})
+    assert output.get_int_custom_property("stands_in_for_candidate") == 0
+    assert output.get_string_custom_property("production_version") == pushed.version
+    assert (root / "second_baseline/Format-Serving/saved_model.pb").read_bytes() == \
+        (root / "serving" / pushed.version / "saved_model.pb").read_bytes()
