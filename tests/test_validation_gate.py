@@ -84,3 +84,64 @@ def test_severities_not_listed_do_not_block(tmp_path):
     assert error is None
     assert report["passed"] is True
     assert [a["feature"] for a in report["anomalies"]] == ["payment_type"]
+
+
+def _gate_with_reference(tmp_path, name, rows, reference_file):
+    """The gate as compiled for Kubeflow: drift against the statistics a reference file names."""
+    import shutil
+
+    import tensorflow_data_validation as tfdv
+    from tfx.types import standard_artifacts
+
+    from components.validation_gate.executor import Executor
+    from components.validation_gate.spec import ValidationReport
+
+    folder = tmp_path / name
+    (folder / "anomalies" / "Split-train").mkdir(parents=True)
+    (folder / "statistics" / "Split-train").mkdir(parents=True)
+    (folder / "schema").mkdir()
+    _write_csv(folder / "data.csv", rows)
+    statistics = tfdv.generate_statistics_from_csv(str(folder / "data.csv"))
+    (folder / "statistics" / "Split-train" / "FeatureStats.pb").write_bytes(statistics.SerializeToString())
+    shutil.copy(SCHEMA, folder / "schema" / "schema.pbtxt")
+    (folder / "anomalies" / "Split-train" / "SchemaDiff.pb").write_bytes(b"")  # no anomalies
+    kinds = {"anomalies": "ExampleAnomalies", "statistics": "ExampleStatistics", "schema": "Schema",
+             "accepted_statistics": "ExampleStatistics"}
+    artifacts = {key: getattr(standard_artifacts, kind)() for key, kind in kinds.items()}
+    for key, artifact in artifacts.items():
+        artifact.uri = str(folder / key)
+        if key in ("anomalies", "statistics"):
+            artifact.split_names = json.dumps(["train"])
+    report = ValidationReport()
+    report.uri = str(folder / "report")
+    Executor().Do(
+        {key: [artifacts[key]] for key in ("anomalies", "statistics", "schema")},
+        {"report": [report], "accepted_statistics": [artifacts["accepted_statistics"]]},
+        {"fail_on": json.dumps(["ERROR"]), "reference_file": str(reference_file)},
+    )
+    return json.loads((folder / "report" / "validation_report.json").read_text())
+
+
+def test_without_a_resolver_the_reference_file_carries_drift_from_run_to_run(tmp_path):
+    """Kubeflow's gate: the first run sets the reference, a drifted run is stopped and does not move it."""
+    from components.validation_gate.executor import DataValidationError
+
+    reference = tmp_path / "state" / "accepted_statistics.json"
+    clean = read_taxi_rows(400)
+    first = _gate_with_reference(tmp_path, "first", clean, reference)
+    assert first["drift_checked"] is False, "nothing to compare with on the first run"
+    assert json.loads(reference.read_text())["uri"] == str(tmp_path / "first" / "accepted_statistics")
+
+    drifted = [dict(row) for row in read_taxi_rows(400, start=400)]
+    for row in drifted[: int(len(drifted) * 0.6)]:
+        if row["payment_type"] == "Cash":
+            row["payment_type"] = "Credit Card"
+    with pytest.raises(DataValidationError, match=r"payment_type: Drift .* L-infinity distance"):
+        _gate_with_reference(tmp_path, "drifted", drifted, reference)
+    assert json.loads(reference.read_text())["uri"] == str(tmp_path / "first" / "accepted_statistics"), \
+        "rejected data never becomes the reference"
+
+    third = _gate_with_reference(tmp_path, "third", read_taxi_rows(400, start=800), reference)
+    assert third["drift_checked"] is True and third["passed"] is True
+    assert third["compared_with"] == str(tmp_path / "first" / "accepted_statistics")
+    assert json.loads(reference.read_text())["uri"] == str(tmp_path / "third" / "accepted_statistics")
