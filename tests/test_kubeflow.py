@@ -164,3 +164,55 @@ def test_compiled_tasks_run_from_example_gen_to_the_production_baseline(compiled
     assert output.get_string_custom_property("production_version") == pushed.version
     assert (root / "second_baseline/Format-Serving/saved_model.pb").read_bytes() == \
         (root / "serving" / pushed.version / "saved_model.pb").read_bytes()
+
+
+def dotted_paths(spec: dict) -> set[str]:
+    """Every Python path a task resolves at run time: executor classes, user functions, artifact types."""
+    paths = set()
+    for executor in spec["deploymentSpec"]["executors"].values():
+        args = executor["container"]["args"]
+        paths.add(args[args.index("--executor_class_path") + 1])
+    for task in spec["root"]["dag"]["tasks"].values():
+        for name in ("run_fn", "preprocessing_fn"):
+            if name in task["inputs"].get("parameters", {}):
+                paths.add(task["inputs"]["parameters"][name]["runtimeValue"]["constant"])
+    titles = re.findall(r"title: ([\w.]+)", yaml.safe_dump(spec))
+    return paths | {title for title in titles if not title.startswith("tfx.")}
+
+
+@pytest.mark.unit
+def test_the_installed_package_holds_every_dotted_path_of_the_spec(compiled, tmp_path):
+    """What `pip install .` puts in the image resolves every path the spec names."""
+    import subprocess
+    import sys
+    import zipfile
+
+    _, first, _ = compiled
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path), str(PROJECT_ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    modules = {name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+               for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    project_paths = {p for p in dotted_paths(yaml.safe_load(first.path.read_text()))
+                     if not p.startswith("tfx.")}
+    assert {"trainer.run.run_fn", "components.ValidationReport",
+            "components.production_baseline.executor.Executor"} <= project_paths
+    for path in project_paths:
+        module = path.rsplit(".", 1)[0]
+        assert module in modules, f"{path}: module {module} is not in {wheel.name}"
+
+
+@pytest.mark.unit
+def test_dockerfile_copies_what_exists_and_pins_its_inputs():
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM (\S+)", dockerfile, re.M).group(1)
+    assert re.fullmatch(r"python:3\.10\.\d+-slim-bookworm", base), "a patch release on bookworm"
+    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
+        for item in source.split():
+            assert (PROJECT_ROOT / item).exists(), f"COPY {item}: not in the repository"
+    assert "-r requirements.lock" in dockerfile
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    makefile_uv = re.search(r"^UV_VERSION\s*:=\s*(\S+)", makefile, re.M).group(1)
+    assert f"uv=={makefile_uv}" in dockerfile, "the image uses the uv version the Makefile uses"
+    ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "outputs", "data/taxi"} <= set(ignored)
