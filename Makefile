@@ -16,7 +16,8 @@ PYTEST_ARGS ?=
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard
+.PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard \
+        compile image
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +60,20 @@ tensorboard: setup ## TensorBoard on the training logs of every run under OUTPUT
 
 simulate: setup data ## continuous training: one run per quarterly span, in order (about a minute per span)
 	@$(PY) -m pipeline simulate --config $(CONFIG) --output outputs/simulate
+
+# Kubeflow: the image the compiled tasks run in, and the config with its locations.
+IMAGE ?=
+KUBEFLOW_CONFIG ?= configs/kubeflow.yaml
+
+compile: setup ## compile for Kubeflow Pipelines 2.x into build/pipeline.yaml (IMAGE=... to set the image)
+	@$(PY) -m pipeline compile --config $(KUBEFLOW_CONFIG) --output build/pipeline.yaml \
+		$(if $(IMAGE),--set kubeflow.image=$(IMAGE))
+
+image: ## build and push the pipeline image: make image IMAGE=registry/taxi-tfx:TAG (needs a Docker engine)
+	@test -n "$(IMAGE)" || { echo "set IMAGE, e.g. make image IMAGE=registry.example.com/taxi-tfx:0.1.0"; exit 2; }
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine reachable ('docker info' failed): build the image where one runs"; exit 2; }
+	docker build --tag $(IMAGE) .
+	docker push $(IMAGE)
 
 check-config: setup ## validate CONFIG and print it
 	@$(PY) -m pipeline check-config --config $(CONFIG)

@@ -287,14 +287,17 @@ def kubeflow_config(args: argparse.Namespace) -> PipelineConfig:
 
 
 def compile_for_kubeflow(config: PipelineConfig, output: Path, console: Console):
-    from pipeline.console import quiet_library_noise
+    from pipeline.console import output_to_log, quiet_library_noise
 
     quiet_library_noise()
-    console.print(f"compiling {config.pipeline_name} for Kubeflow Pipelines (loading TFX)…", highlight=False)
-    from pipeline.kubeflow import compile_pipeline
-
+    log_file = output.parent / "compile.log"
+    console.print(f"compiling {config.pipeline_name} for Kubeflow Pipelines (loading TFX; log: {log_file})…",
+                  highlight=False)
     try:
-        compiled = compile_pipeline(config, output)
+        with output_to_log(log_file):  # TensorFlow's start-up chatter goes to the log
+            from pipeline.kubeflow import compile_pipeline
+
+            compiled = compile_pipeline(config, output)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     console.print(f"[green]✔[/] {compiled.path}: pipeline {compiled.name}, schema {compiled.schema_version}, "
