@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_arguments(models)
     models.set_defaults(handler=command_models)
 
+    report = commands.add_parser("report", help="write a run's self-contained HTML report")
+    report.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
+    report.add_argument("--output", type=Path,
+                        help="HTML file to write (default: reports/run-<id>.html beside the store)")
+    _add_store_arguments(report, json_output=False)
+    report.set_defaults(handler=command_report)
+
     from pipeline.lineage_cli import add_lineage_commands
 
     add_lineage_commands(commands, _add_store_arguments, command_why)
@@ -129,13 +136,14 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the requests; send nothing")
 
 
-def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_store_arguments(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help="configuration whose metadata store to read (default: configs/local.yaml)")
     parser.add_argument("--store", help="metadata store instead of the config's: SQLite path, "
                         "mysql://user@host:port/db, postgresql://user@host:port/db or grpc://host:port "
                         "(password from the TAXI_TFX_METADATA_PASSWORD environment variable)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def open_store_from_arguments(args: argparse.Namespace):
@@ -218,13 +226,15 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     from pipeline.summary import latest_run_summary, print_run_summary
 
     store = mlmd.open_store(metadata_connection(config))
-    record_run_facts(store, config, args.config)
+    record_run_facts(store, config, args.config, result.error)
     summary = latest_run_summary(store, config.pipeline_name)
     files = {"Metadata": config.paths.metadata_path} if config.metadata.kind == "sqlite" else {}
     if summary is not None and config.monitoring.enabled:
         from pipeline.monitoring import write_run_metrics
 
         files["Metrics"] = write_run_metrics(summary, config.pipeline_name, config.metrics_dir)
+    if summary is not None:
+        files["Report"] = write_run_report(store, config, log_file)
     files["Log"] = log_file
     print_run_summary(console, summary, wall_seconds, result, failed, files)
     return EXIT_FAILED if result.error else EXIT_OK
@@ -237,18 +247,40 @@ def describe_spans(config: PipelineConfig) -> str:
     return f"spans: {config.spans}" if label == "-" or config.spans == "all" else f"spans: {label}"
 
 
-def record_run_facts(store, config: PipelineConfig, config_file: Path) -> None:
-    """Stores the code version, config file and spans read on the newest run, for lineage diff."""
+def record_run_facts(store, config: PipelineConfig, config_file: Path, error: BaseException | None) -> None:
+    """Stores the code version, config file, spans read and why it stopped on the newest run.
+
+    TFX records a failed execution without its error, so the reason (e.g. the
+    validation gate's findings) is kept here for `why`, `report` and `diff`.
+    """
     from pipeline import store as mlmd
     from pipeline.inputs import span_label, user_code_version
 
     runs = mlmd.pipeline_runs(store, config.pipeline_name)
     if runs:
-        mlmd.annotate_run(store, runs[0], {
+        facts = {
             **user_code_version(),
             "config_file": str(config_file.resolve()),
             "data_spans": span_label(config.paths.data, config.spans, config.window),
-        })
+        }
+        if error is not None:
+            facts["stop_reason"] = str(error)[:4000]
+        mlmd.annotate_run(store, runs[0], facts)
+
+
+def write_run_report(store, config: PipelineConfig, log_file: Path) -> Path | str:
+    """The HTML report of the newest run, next to the other outputs; a failure here never fails the run."""
+    from pipeline import store as mlmd
+    from pipeline.report import build_report, report_file_name, write_report
+
+    run = mlmd.pipeline_runs(store, config.pipeline_name)[0]
+    try:
+        path = config.paths.output / "reports" / report_file_name(run.name)
+        return write_report(build_report(store, run), path)
+    except Exception as error:  # the run's outcome stands; say why there is no page
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(f"run report failed: {error!r}\n")
+        return f"not written ({type(error).__name__}: {error}; see the log)"
 
 
 def command_simulate(args: argparse.Namespace, console: Console) -> int:
@@ -272,7 +304,7 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
         with output_to_log(log_file):
             result = run_local(span_config)
         store = mlmd.open_store(metadata_connection(config))
-        record_run_facts(store, span_config, args.config)
+        record_run_facts(store, span_config, args.config, result.error)
         row = simulate.outcome(span, rows, latest_run_summary(store, config.pipeline_name), result.error)
         console.print(row.line(), highlight=False, markup=False)
     console.print(f"played back {len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)
@@ -435,6 +467,20 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
 
     for line in verdict_lines(summary.verdict):
         console.print("  " + line, highlight=False, markup=False)
+    return EXIT_OK
+
+
+def command_report(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.lineage import find_run
+    from pipeline.report import build_report, report_file_name, write_report
+
+    store, config = open_store_from_arguments(args)
+    run = find_run(store, args.run, config.pipeline_name)
+    store_file = Path(args.store) if args.store and Path(args.store).is_file() else None
+    folder = store_file.parent if store_file else config.paths.output
+    path = args.output or folder / "reports" / report_file_name(run.name)
+    write_report(build_report(store, run), path)
+    console.print(f"wrote {path}", highlight=False)
     return EXIT_OK
 
 

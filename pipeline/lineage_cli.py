@@ -6,6 +6,7 @@ them imports TensorFlow or TFX.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict
 
@@ -102,13 +103,25 @@ def command_trace(args, console: Console, store, config) -> int:
     if args.json:
         print(json.dumps(root.as_dict(), indent=2, default=str))
         return 0
-    direction = "downstream" if args.downstream else "upstream"
-    tree = Tree(f"{direction} of {_node_label(root)}", highlight=False)
-    for child in root.children:
-        _add_to_tree(tree, child)
+    tree = _trace_tree(root, args.downstream)
     # In a file or pipe, never cut a line: paths and fingerprints come last on it.
     console.print(tree, crop=False, width=None if console.is_terminal else 100_000)
     return 0
+
+
+def trace_text(root: lineage.TraceNode, downstream: bool = False) -> str:
+    """The trace tree as plain text, the same as `lineage trace` prints it."""
+    console = Console(record=True, width=100_000, file=io.StringIO(), color_system=None)
+    console.print(_trace_tree(root, downstream), crop=False)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+
+
+def _trace_tree(root: lineage.TraceNode, downstream: bool) -> Tree:
+    direction = "downstream" if downstream else "upstream"
+    tree = Tree(f"{direction} of {_node_label(root)}", highlight=False)
+    for child in root.children:
+        _add_to_tree(tree, child)
+    return tree
 
 
 def _add_to_tree(tree: Tree, node: lineage.TraceNode) -> None:

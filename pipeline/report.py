@@ -1,0 +1,328 @@
+"""The run report: one self-contained HTML page per run, read back from ML Metadata.
+
+Everything comes from what the run recorded: MLMD for components, times and
+lineage; StatisticsGen's protos for the data; the validation report and the
+Verdict's verdict.json for decisions; the Trainer's TensorBoard event files and
+training record for training. Nothing here imports TensorFlow, so a report of
+an old run takes seconds. The page is rendered from a Jinja2 template with
+inline CSS and inline SVG charts: no scripts, fonts or network requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
+from pipeline import charts
+from pipeline import store as mlmd
+from pipeline.summary import read_verdict
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATISTICS_FILE = "FeatureStats.pb"
+REPORT_FILE = "validation_report.json"
+TRAINING_RECORD = "training_record.json"
+CURVE_METRICS = {"loss": "epoch_loss", "AUC": "epoch_auc"}
+SLICE_COLUMNS = ("example_count", "auc", "binary_accuracy", "precision", "recall")
+TOP_VALUES = 3
+
+
+@dataclass
+class FeatureRow:
+    name: str
+    kind: str  # "numeric" or "string"
+    count: int
+    missing_pct: float
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    unique: int | None = None
+    top: list[tuple[str, int]] = field(default_factory=list)
+    previous: FeatureRow | None = None
+
+
+@dataclass
+class ComponentRow:
+    name: str
+    state: str
+    start: float  # seconds after the first component started
+    seconds: float
+
+
+@dataclass
+class Report:
+    pipeline_name: str
+    run_id: str
+    started: str
+    facts: dict[str, str]
+    components: list[ComponentRow]
+    stopped_at: str | None = None
+    stop_reason: str | None = None
+    timeline_svg: str = ""
+    examples: int | None = None
+    features: list[FeatureRow] = field(default_factory=list)
+    compared_with_previous: bool = False
+    anomalies: list[AnomalyRow] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)
+    training: dict | None = None
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    curves_svg: str = ""
+    verdict: dict | None = None
+    slices: list[tuple[str, dict]] = field(default_factory=list)
+    slices_svg: str = ""
+    baseline: list[tuple[str, float | None, float | None]] = field(default_factory=list)
+    graph_svg: str = ""
+    trace_text: str = ""
+    pushed_path: str | None = None
+    pushed_version: str | None = None
+    push_reason: str = ""
+
+
+# --- collecting --------------------------------------------------------------
+
+def build_report(store, run) -> Report:
+    """Everything the page shows about one run."""
+    executions = mlmd.component_executions(store, run)
+    outputs = mlmd.output_artifacts(store, [item.execution.id for item in executions])
+    report = Report(
+        pipeline_name=_pipeline_name(store, run),
+        run_id=run.name,
+        started=_utc(min((i.execution.create_time_since_epoch for i in executions), default=0)),
+        facts={key: str(mlmd.custom_value(run, key)) for key in
+               ("config_file", "git_commit", "code_sha256", "data_spans") if mlmd.custom_value(run, key)},
+        components=_component_rows(executions),
+        stop_reason=mlmd.custom_value(run, "stop_reason"),
+    )
+    failed = [row.name for row in report.components if row.state == "FAILED"]
+    report.stopped_at = failed[0] if failed else None
+    report.timeline_svg = charts.timeline([(r.name, r.state, r.start, r.seconds) for r in report.components])
+    _add_data(report, store, executions, outputs)
+    _add_training(report, outputs)
+    _add_evaluation(report, outputs)
+    _add_lineage(report, store, run, outputs)
+    return report
+
+
+def _pipeline_name(store, run) -> str:
+    parents = store.get_parent_contexts_by_context(run.id)
+    return parents[0].name if parents else ""
+
+
+def _utc(milliseconds: int) -> str:
+    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _component_rows(executions) -> list[ComponentRow]:
+    ordered = sorted(executions, key=lambda item: (item.execution.create_time_since_epoch, item.execution.id))
+    origin = ordered[0].execution.create_time_since_epoch if ordered else 0
+    return [ComponentRow(item.component, item.state, (item.execution.create_time_since_epoch - origin) / 1000,
+                         item.seconds) for item in ordered]
+
+
+def _add_data(report: Report, store, executions, outputs) -> None:
+    statistics = [artifact for artifact in mlmd.artifacts_of_type(outputs, "ExampleStatistics")
+                  if "/StatisticsGen/" in artifact.uri]
+    previous = _gate_input(store, executions, "previous_statistics")
+    if statistics:
+        current = read_statistics(statistics[0].uri)
+        report.examples = current[0] if current else None
+        before = read_statistics(previous.uri) if previous is not None else None
+        report.compared_with_previous = before is not None
+        previous_rows = {row.name: row for row in before[1]} if before else {}
+        report.features = [FeatureRow(**{**row.__dict__, "previous": previous_rows.get(row.name)})
+                           for row in (current[1] if current else [])]
+    for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
+        report.anomalies.extend(read_local_anomalies(artifact.uri))
+    for artifact in mlmd.artifacts_of_type(outputs, "components.ValidationReport"):
+        path = os.path.join(artifact.uri, REPORT_FILE)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as reader:
+                rows = json.load(reader)["anomalies"]
+            report.drift = [row for row in rows if "DRIFT" in " ".join(row["kinds"]).upper()]
+
+
+def _gate_input(store, executions, key: str):
+    gate = [item.execution.id for item in executions if item.component == "ValidationGate"]
+    events = [e for e in store.get_events_by_execution_ids(gate)
+              if e.path.steps and e.path.steps[0].key == key]
+    found = store.get_artifacts_by_id([e.artifact_id for e in events]) if events else []
+    return found[0] if found else None
+
+
+def read_statistics(uri: str, split: str = "train") -> tuple[int, list[FeatureRow]] | None:
+    """(examples, one row per feature) of one split of an ExampleStatistics artifact."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    path = os.path.join(uri, f"Split-{split}", STATISTICS_FILE)
+    if not os.path.isfile(path):
+        return None
+    statistics = statistics_pb2.DatasetFeatureStatisticsList()
+    with open(path, "rb") as reader:
+        statistics.ParseFromString(reader.read())
+    dataset = statistics.datasets[0]
+    return dataset.num_examples, sorted((_feature_row(f) for f in dataset.features), key=lambda r: r.name)
+
+
+def _feature_row(feature) -> FeatureRow:
+    name = ".".join(feature.path.step) or feature.name
+    if feature.HasField("num_stats"):
+        stats = feature.num_stats
+        common = stats.common_stats
+        return FeatureRow(name, "numeric", common.num_non_missing, _missing_pct(common), mean=stats.mean,
+                          std=stats.std_dev, min=stats.min, max=stats.max)
+    stats = feature.string_stats
+    common = stats.common_stats
+    top = [(value.value, int(value.frequency)) for value in stats.top_values[:TOP_VALUES]]
+    return FeatureRow(name, "string", common.num_non_missing, _missing_pct(common), unique=stats.unique,
+                      top=top)
+
+
+def _missing_pct(common) -> float:
+    total = common.num_non_missing + common.num_missing
+    return 100.0 * common.num_missing / total if total else 0.0
+
+
+def _add_training(report: Report, outputs) -> None:
+    runs = [a for a in mlmd.artifacts_of_type(outputs, "ModelRun")]
+    if not runs:
+        return
+    uri = runs[0].uri
+    record_path = os.path.join(uri, TRAINING_RECORD)
+    if os.path.isfile(record_path):
+        with open(record_path, encoding="utf-8") as reader:
+            report.training = json.load(reader)
+    report.curves = read_epoch_curves(uri)
+    if report.curves:
+        report.curves_svg = charts.training_curves(report.curves)
+
+
+def read_epoch_curves(model_run_dir: str) -> dict[str, dict[str, list[float]]]:
+    """metric -> split -> value per epoch, from the Keras TensorBoard event files."""
+    _tensorboard_without_tensorflow()
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    curves: dict[str, dict[str, list[float]]] = {}
+    for split in ("train", "validation"):
+        folder = os.path.join(model_run_dir, split)
+        if not os.path.isdir(folder):
+            continue
+        events = event_accumulator.EventAccumulator(folder, size_guidance={event_accumulator.TENSORS: 0})
+        events.Reload()
+        tags = set(events.Tags()["tensors"])
+        for label, tag in CURVE_METRICS.items():
+            if tag in tags:
+                points = sorted((e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
+                                for e in events.Tensors(tag))
+                curves.setdefault(label, {})[split] = [value for _, value in points]
+    return curves
+
+
+def _tensorboard_without_tensorflow() -> None:
+    """Lets TensorBoard read event files with its own TF stub instead of importing TensorFlow (13 s).
+
+    ``tensorboard.compat.notf`` is TensorBoard's own switch for that (its
+    no-TensorFlow build ships the module); registering it has no effect when
+    TensorFlow is already loaded, as after a pipeline run in this process.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
+def _add_evaluation(report: Report, outputs) -> None:
+    for artifact in mlmd.artifacts_of_type(outputs, "components.EvaluationVerdict"):
+        report.verdict = read_verdict(artifact.uri)
+    if report.verdict is None:
+        return
+    slices = report.verdict["slices"]
+    order = sorted(slices, key=lambda name: (name != "Overall", -(slices[name].get("example_count") or 0),
+                                             name))
+    report.slices = [(name, slices[name]) for name in order]
+    bound = next((c["bound"] for c in report.verdict["checks"]
+                  if c["slice"] == "Overall" and c["metric"] == "auc" and c["kind"] == "lower bound"), None)
+    # AUC means nothing on a slice of one class (cash trips almost never tip), as in the Verdict.
+    bars = [(name, metrics["auc"]) for name, metrics in report.slices
+            if metrics.get("auc") is not None and 0 < (metrics.get("mean_label") or 0) < 1]
+    if bars:
+        report.slices_svg = charts.slice_metric_bars(bars[:30], "AUC", bound)
+    overall = slices.get("Overall", {})
+    baseline = report.verdict.get("baseline_slices", {}).get("Overall", {})
+    if baseline:
+        report.baseline = [(name, overall.get(name), baseline.get(name)) for name in SLICE_COLUMNS]
+
+
+def _add_lineage(report: Report, store, run, outputs) -> None:
+    from pipeline import lineage
+    from pipeline.lineage_cli import trace_text
+
+    try:
+        svg = lineage.run_graph(store, run).create_svg().decode("utf-8")
+        report.graph_svg = svg[svg.index("<svg"):]
+    except (FileNotFoundError, OSError, AssertionError):
+        report.graph_svg = ""  # graphviz not installed: the template says so
+    pushed = [a for a in mlmd.artifacts_of_type(outputs, "PushedModel") if mlmd.custom_value(a, "pushed")]
+    models = mlmd.artifacts_of_type(outputs, "Model")
+    target = pushed[0] if pushed else (models[0] if models else None)
+    if target is not None:
+        report.trace_text = trace_text(lineage.trace(store, target))
+    if pushed:
+        report.pushed_path = mlmd.custom_value(pushed[0], "pushed_destination")
+        report.pushed_version = str(mlmd.custom_value(pushed[0], "pushed_version"))
+    elif report.stopped_at:
+        report.push_reason = f"The run stopped at {report.stopped_at}; nothing after it ran."
+    elif report.verdict is not None and not report.verdict["blessed"]:
+        report.push_reason = "The Verdict did not bless the model (see Evaluation)."
+    else:
+        report.push_reason = "No push was recorded for this run."
+
+
+# --- rendering ---------------------------------------------------------------
+
+def render(report: Report) -> str:
+    import jinja2
+    from markupsafe import Markup
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["num"] = _number
+    environment.filters["pct"] = lambda value: "-" if value is None else f"{value:.1f}%"
+    # The SVG comes from matplotlib and graphviz in this process, never from user input.
+    svg = {key: Markup(getattr(report, key))
+           for key in ("timeline_svg", "curves_svg", "slices_svg", "graph_svg")}
+    return environment.get_template("report.html.j2").render(
+        report=report, svg=svg, slice_columns=SLICE_COLUMNS, css=(TEMPLATES / "report.css").read_text())
+
+
+def _number(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
+
+
+def report_file_name(run_id: str) -> str:
+    """run-2026-11-23T19-43-16.251844.html: no colons, which some tools read as a URL scheme."""
+    return f"run-{run_id.replace(':', '-')}.html"
+
+
+def write_report(report: Report, path: Path) -> Path:
+    """Writes the page atomically (a reader never sees half of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(render(report), encoding="utf-8")
+    partial.replace(path)
+    return path
