@@ -305,6 +305,7 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
             result = run_local(span_config)
         store = mlmd.open_store(metadata_connection(config))
         record_run_facts(store, span_config, args.config, result.error)
+        write_run_report(store, config, log_file)
         row = simulate.outcome(span, rows, latest_run_summary(store, config.pipeline_name), result.error)
         console.print(row.line(), highlight=False, markup=False)
     console.print(f"played back {len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)

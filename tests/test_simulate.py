@@ -45,3 +45,19 @@ def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
               for run in runs)]
     assert spans == [1, 2, 3, 4]
     assert [mlmd.custom_value(run, "data_spans") for run in runs] == ["span-1", "span-2", "span-3", "span-4"]
+
+
+    # The report of the stopped span says where and why it stopped.
+    from bs4 import BeautifulSoup
+
+    from pipeline.report import report_file_name
+
+    page = BeautifulSoup((tmp_path / "out" / "reports" / report_file_name(runs[2].name)).read_text(),
+                         "html.parser")
+    assert page.select_one("#outcome").text == "stopped at ValidationGate"
+    reason = page.select_one("#stop-reason").text
+    assert "payment_type: Drift from the previous data" in reason and "L-infinity distance" in reason
+    training = page.select_one("#training").text
+    assert "No model was trained in this run: it stopped at ValidationGate" in training
+    assert "stopped at ValidationGate" in page.select_one("#push-reason").text
+    assert len(list((tmp_path / "out" / "reports").glob("run-*.html"))) == 4, "a report per span"
