@@ -447,7 +447,8 @@ def command_bench_trainer(args: argparse.Namespace, console: Console) -> int:
 def command_why(args: argparse.Namespace, console: Console) -> int:
     import json
 
-    from pipeline.lineage import run_summary
+    from pipeline import store as mlmd
+    from pipeline.lineage import find_run, run_summary
 
     store, config = open_store_from_arguments(args)
     summary = run_summary(store, args.run, config.pipeline_name)
@@ -461,8 +462,12 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
         failed = summary.failed_components()
         where = f"it stopped at {', '.join(failed)}" if failed else "it did not reach the Verdict"
         console.print(f"  No verdict: {where}.", highlight=False)
-        for row in summary.anomalies:
-            console.print(f"  {row.one_line()}", highlight=False, markup=False)
+        reason = mlmd.custom_value(find_run(store, args.run, config.pipeline_name), "stop_reason")
+        if reason:
+            console.print("  " + reason.replace("\n", "\n  "), highlight=False, markup=False)
+        else:
+            for row in summary.anomalies:
+                console.print(f"  {row.one_line()}", highlight=False, markup=False)
         return EXIT_OK
     from pipeline.summary import verdict_lines
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from components.artifact_types import EVALUATION_VERDICT, VALIDATION_REPORT
 from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
 from pipeline import charts
 from pipeline import store as mlmd
@@ -69,7 +70,6 @@ class Report:
     features: list[FeatureRow] = field(default_factory=list)
     compared_with_previous: bool = False
     anomalies: list[AnomalyRow] = field(default_factory=list)
-    drift: list[dict] = field(default_factory=list)
     training: dict | None = None
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     curves_svg: str = ""
@@ -137,14 +137,24 @@ def _add_data(report: Report, store, executions, outputs) -> None:
         previous_rows = {row.name: row for row in before[1]} if before else {}
         report.features = [FeatureRow(**{**row.__dict__, "previous": previous_rows.get(row.name)})
                            for row in (current[1] if current else [])]
-    for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
-        report.anomalies.extend(read_local_anomalies(artifact.uri))
-    for artifact in mlmd.artifacts_of_type(outputs, "components.ValidationReport"):
-        path = os.path.join(artifact.uri, REPORT_FILE)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as reader:
-                rows = json.load(reader)["anomalies"]
-            report.drift = [row for row in rows if "DRIFT" in " ".join(row["kinds"]).upper()]
+    # The gate's report lists ExampleValidator's anomalies and its own drift
+    # findings; a gate that failed published none, so fall back on the former.
+    gate_rows = [row for artifact in mlmd.artifacts_of_type(outputs, VALIDATION_REPORT)
+                 for row in _gate_report_rows(artifact.uri)]
+    if gate_rows:
+        report.anomalies = gate_rows
+    else:
+        for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
+            report.anomalies.extend(read_local_anomalies(artifact.uri))
+
+
+def _gate_report_rows(uri: str) -> list[AnomalyRow]:
+    path = os.path.join(uri, REPORT_FILE)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as reader:
+        rows = json.load(reader)["anomalies"]
+    return [AnomalyRow(**{**row, "kinds": tuple(row["kinds"])}) for row in rows]
 
 
 def _gate_input(store, executions, key: str):
@@ -236,7 +246,7 @@ def _tensorboard_without_tensorflow() -> None:
 
 
 def _add_evaluation(report: Report, outputs) -> None:
-    for artifact in mlmd.artifacts_of_type(outputs, "components.EvaluationVerdict"):
+    for artifact in mlmd.artifacts_of_type(outputs, EVALUATION_VERDICT):
         report.verdict = read_verdict(artifact.uri)
     if report.verdict is None:
         return
