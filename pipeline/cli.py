@@ -78,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     trainer_bench.add_argument("--epochs", type=int, default=3)
     trainer_bench.add_argument("--results", type=Path, default=Path("outputs/bench/trainer.json"))
     trainer_bench.set_defaults(handler=command_bench_trainer)
+    all_bench = bench_commands.add_parser(
+        "all", help="versus TFX's template, cached rerun, scale, trainer, start-up; "
+                    "writes docs/benchmarks.md")
+    all_bench.add_argument("--work", type=Path, default=Path("outputs/bench/work"),
+                           help="scratch folder for runs, data and logs")
+    all_bench.add_argument("--pairs", type=int, default=3, help="template/ours pairs, alternating")
+    all_bench.add_argument("--no-template", action="store_true", help="skip the TFX template runs")
+    all_bench.add_argument("--sample-rows", type=int, help="use the first N taxi rows (default: all)")
+    all_bench.add_argument("--sizes", default="15000,150000,1500000", help="synthetic sizes, comma-separated")
+    all_bench.add_argument("--modes-at", default="150000",
+                           help="sizes also run with Beam multi-processing (comma-separated, or none)")
+    all_bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
+                           help="config override for the scale runs only (repeatable)")
+    all_bench.add_argument("--trainer-pairs", type=int, default=3)
+    all_bench.add_argument("--results", type=Path, default=Path("outputs/bench/results.json"))
+    all_bench.add_argument("--docs", type=Path, default=Path("docs"),
+                           help="where benchmarks.md and benchmarks.png go")
+    all_bench.add_argument("--smoke", action="store_true",
+                           help="a quick pass of every step on tiny data (no template, docs under --work)")
+    all_bench.set_defaults(handler=command_bench_all)
 
     compile_ = commands.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (pipeline spec YAML)")
     _add_kubeflow_arguments(compile_)
@@ -441,6 +461,36 @@ def command_bench_trainer(args: argparse.Namespace, console: Console) -> int:
     ratios = results["throughput_ratio_2_over_1_per_pair"]
     console.print(f"2-replica / 1-replica throughput per pair: {ratios} (median {results['median_ratio']}); "
                   f"results in {args.results}", highlight=False)
+    return EXIT_OK
+
+
+def command_bench_all(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from pipeline.bench import BenchPlan, bench_all, write_bench_docs
+
+    def sizes(text: str) -> tuple[int, ...]:
+        return () if text.strip() in ("", "none") else tuple(int(item) for item in text.split(","))
+
+    if args.smoke:
+        plan = BenchPlan(work=args.work, pairs=1, template=False, sample_rows=800, sizes=(400,), modes_at=(),
+                         scale_overrides=("training.epochs=1",), trainer_pairs=0)
+        results_file, docs = args.work / "results.json", args.work / "docs"
+    else:
+        plan = BenchPlan(work=args.work, pairs=args.pairs, template=not args.no_template,
+                         sample_rows=args.sample_rows, sizes=sizes(args.sizes), modes_at=sizes(args.modes_at),
+                         scale_overrides=tuple(args.scale_set), trainer_pairs=args.trainer_pairs)
+        results_file, docs = args.results, args.docs
+    console.print(f"benchmarking into {plan.work} (logs in {plan.work / 'logs'})", highlight=False)
+    results = bench_all(plan, lambda line: console.print("  " + line, highlight=False))
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    command = "python -m pipeline bench all " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
+        "python -m pipeline bench all"
+    markdown, plot = write_bench_docs(results, results_file, docs, command.strip())
+    console.print(f"results {results_file}\ntable   {markdown}\nplot    {plot}", highlight=False)
+    for key, value in results["summary"].items():
+        console.print(f"  {key}: {value}", highlight=False)
     return EXIT_OK
 
 

@@ -65,5 +65,5 @@ def test_a_window_is_staged_as_links_to_exactly_its_files(spans, tmp_path):
 
 def test_a_window_over_every_span_is_rejected():
     with pytest.raises(ConfigError, match="window: 3 needs spans: latest"):
-        load_config(CONFIG, overrides=["window=3"])
-    assert load_config(CONFIG, overrides=["window=3", "spans=latest"]).window == 3
+        load_config(CONFIG, overrides=["window=3"], check_paths=False)
+    assert load_config(CONFIG, overrides=["window=3", "spans=latest"], check_paths=False).window == 3
