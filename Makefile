@@ -17,7 +17,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
 .PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard \
-        compile image
+        compile image bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ image: ## build and push the pipeline image: make image IMAGE=registry/taxi-tfx:
 	@docker info >/dev/null 2>&1 || { echo "no Docker engine reachable ('docker info' failed): build the image where one runs"; exit 2; }
 	docker build --tag $(IMAGE) .
 	docker push $(IMAGE)
+
+BENCH_ARGS ?=
+bench: setup data ## measure: vs TFX's template, cached rerun, scale, trainer, start-up -> docs/benchmarks.md (long)
+	@$(PY) -m pipeline bench all $(BENCH_ARGS)
 
 check-config: setup ## validate CONFIG and print it
 	@$(PY) -m pipeline check-config --config $(CONFIG)
