@@ -27,7 +27,9 @@ def _pyplot():
 
 def _svg(figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    # No metadata block: it holds RDF namespace URLs and a date, neither wanted in the page.
+    figure.savefig(buffer, format="svg", bbox_inches="tight",
+                   metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     _pyplot().close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: inline in HTML
