@@ -19,11 +19,9 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from data.errors import DataError  # noqa: F401  (raised here, caught by the CLI)
+
 MAX_PROBLEMS_PER_FILE = 10
-
-
-class DataError(Exception):
-    """The input data cannot be read as the pipeline needs; the message lists why."""
 
 
 @dataclass

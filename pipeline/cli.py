@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
-from data.checks import DataError
+from data.errors import DataError
 from pipeline.kfp_submit import SubmitError
 from pipeline.store import StoreError
 

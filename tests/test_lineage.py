@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import time
 
@@ -152,7 +153,11 @@ def test_every_command_answers_within_two_seconds_on_a_store_of_twenty_runs(stor
     commands = [["runs"], ["show", "latest"], ["trace", "latest-pushed"], ["why", "latest"],
                 ["diff", run_ids[0], run_ids[-1]], ["graph", "latest", "--output", str(tmp_path / "g.dot")]]
     for command in commands:
-        started = time.perf_counter()
-        lineage(big, *command)
-        elapsed = time.perf_counter() - started
-        assert elapsed < 2.0, f"lineage {' '.join(command)} took {elapsed:.2f} s"
+        # The median of three fresh processes: one slow start on a shared machine is noise.
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            lineage(big, *command)
+            times.append(time.perf_counter() - started)
+        elapsed = statistics.median(times)
+        assert elapsed < 2.0, f"lineage {' '.join(command)} took {elapsed:.2f} s (median of 3)"
