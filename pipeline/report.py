@@ -199,7 +199,7 @@ def _missing_pct(common) -> float:
 
 
 def _add_training(report: Report, outputs) -> None:
-    runs = [a for a in mlmd.artifacts_of_type(outputs, "ModelRun")]
+    runs = mlmd.artifacts_of_type(outputs, "ModelRun")
     if not runs:
         return
     uri = runs[0].uri
