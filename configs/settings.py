@@ -118,6 +118,10 @@ class TrainingConfig(_Strict):
     # With no GPU, MirroredStrategy runs over this many logical CPU devices (>= 2).
     cpu_replicas: Annotated[int, Field(ge=1, le=64)] = 1
     early_stopping_patience: Annotated[int, Field(ge=1)] = 3
+    # An epoch reads at most this many training (and validation) examples; null
+    # reads the whole split. The datasets repeat, so later epochs carry on where
+    # the last one stopped and large data is still covered over the epochs.
+    max_examples_per_epoch: Annotated[int, Field(ge=1)] | None = None
     # Training stops with an error when the loss is NaN/inf or exceeds this value.
     max_loss: Annotated[float, Field(gt=0)] = 100.0
     seed: int = 42

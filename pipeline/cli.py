@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the whole pipeline locally")
     _add_config_arguments(run)
+    run.add_argument("--force", action="store_true",
+                     help="run even when the last run read the same data, config, schema and code")
     run.set_defaults(handler=command_run)
 
     data = commands.add_parser("data", help="write the default taxi CSV as quarterly spans under data/")
@@ -225,14 +227,19 @@ def check_input_data(config: PipelineConfig) -> int:
 def command_run(args: argparse.Namespace, console: Console) -> int:
     config = config_from_arguments(args)
     rows = check_input_data(config)
+    from pipeline.freshness import input_fingerprint
+
+    fingerprint = input_fingerprint(config)
+    console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
+    console.print(f"  data    {config.paths.data} ({rows} rows, {describe_spans(config)})\n"
+                  f"  output  {config.paths.output}", highlight=False)
+    if not args.force and report_up_to_date(config, fingerprint, console):
+        return EXIT_OK
     from pipeline.console import ComponentProgress, output_to_log, quiet_library_noise
     from pipeline.local_runner import run_local
 
     log_file = config.paths.log_dir / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
-    console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
-    console.print(f"  data    {config.paths.data} ({rows} rows, {describe_spans(config)})\n"
-                  f"  output  {config.paths.output}\n"
-                  f"  log     {log_file}", highlight=False)
+    console.print(f"  log     {log_file}", highlight=False)
     quiet_library_noise()
     started = time.perf_counter()
     with output_to_log(log_file) as terminal:
@@ -246,7 +253,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     from pipeline.summary import latest_run_summary, print_run_summary
 
     store = mlmd.open_store(metadata_connection(config))
-    record_run_facts(store, config, args.config, result.error)
+    record_run_facts(store, config, args.config, result.error, fingerprint)
     summary = latest_run_summary(store, config.pipeline_name)
     files = {"Metadata": config.paths.metadata_path} if config.metadata.kind == "sqlite" else {}
     if summary is not None and config.monitoring.enabled:
@@ -260,6 +267,40 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     return EXIT_FAILED if result.error else EXIT_OK
 
 
+def report_up_to_date(config: PipelineConfig, fingerprint: str, console: Console) -> bool:
+    """Prints the last run's outcome and returns True when a rerun would only repeat it."""
+    if config.metadata.kind == "sqlite" and not config.paths.metadata_path.exists():
+        return False
+    from pipeline import store as mlmd
+    from pipeline.freshness import up_to_date_run
+    from pipeline.local_runner import metadata_connection
+    from pipeline.report import report_file_name
+    from pipeline.summary import print_outcome, summarize_run
+
+    store = mlmd.open_store(metadata_connection(config))
+    run = up_to_date_run(store, config, fingerprint)
+    if run is None:
+        return False
+    summary = summarize_run(store, run)
+    console.print(f"\n[green]Up to date[/]: run {run.name} read the same data files, configuration, schema, "
+                  "code and libraries, and finished. Nothing ran.", highlight=False)
+    print_outcome(console, summary)
+    files = {}
+    if config.monitoring.enabled:
+        from pipeline.monitoring import write_run_metrics
+
+        # Rewritten so that the file's age tells a scrape that the schedule still runs.
+        files["Metrics"] = write_run_metrics(summary, config.pipeline_name, config.metrics_dir)
+    report = config.paths.output / "reports" / report_file_name(run.name)
+    if report.exists():
+        files["Report"] = report
+    for label, path in files.items():
+        console.print(f"  {label:<11} {path}", highlight=False, markup=False)
+    console.print("`run --force` runs the pipeline anyway (TFX then reuses its cached components).",
+                  highlight=False, markup=False)
+    return True
+
+
 def describe_spans(config: PipelineConfig) -> str:
     from pipeline.inputs import span_label
 
@@ -267,13 +308,16 @@ def describe_spans(config: PipelineConfig) -> str:
     return f"spans: {config.spans}" if label == "-" or config.spans == "all" else f"spans: {label}"
 
 
-def record_run_facts(store, config: PipelineConfig, config_file: Path, error: BaseException | None) -> None:
+def record_run_facts(store, config: PipelineConfig, config_file: Path, error: BaseException | None,
+                     fingerprint: str | None = None) -> None:
     """Stores the code version, config file, spans read and why it stopped on the newest run.
 
     TFX records a failed execution without its error, so the reason (e.g. the
     validation gate's findings) is kept here for `why`, `report` and `diff`.
+    The input fingerprint lets the next `run` see that nothing changed.
     """
     from pipeline import store as mlmd
+    from pipeline.freshness import run_facts
     from pipeline.inputs import span_label, user_code_version
 
     runs = mlmd.pipeline_runs(store, config.pipeline_name)
@@ -282,6 +326,7 @@ def record_run_facts(store, config: PipelineConfig, config_file: Path, error: Ba
             **user_code_version(),
             "config_file": str(config_file.resolve()),
             "data_spans": span_label(config.paths.data, config.spans, config.window),
+            **(run_facts(fingerprint, config.paths.serving_dir) if fingerprint else {}),
         }
         if error is not None:
             facts["stop_reason"] = str(error)[:4000]

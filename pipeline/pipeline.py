@@ -92,6 +92,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would be a second full pass.
         disable_statistics=True,
+        disable_analyzer_cache=True,
     )
     # Transform reads nothing from the gate; the edge makes it wait for the gate's verdict.
     transform.add_upstream_node(validation_gate)

@@ -70,9 +70,7 @@ def print_run_summary(console, summary: RunSummary | None, wall_seconds: float, 
         console.print(f"Run {summary.run_id} {status} in {wall_seconds:.1f} s "
                       f"(imports {result.import_seconds:.1f} s, pipeline {result.pipeline_seconds:.1f} s)")
         _print_components(console, summary)
-        _print_anomalies(console, summary.anomalies, "ValidationGate" in summary.failed_components())
-        _print_verdict(console, summary.verdict)
-        console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
+        print_outcome(console, summary)
     for label, path in files.items():
         console.print(f"  {label:<11} {path}", highlight=False, markup=False)
     if result.error is not None:
@@ -81,6 +79,13 @@ def print_run_summary(console, summary: RunSummary | None, wall_seconds: float, 
         console.print(str(result.error), highlight=False, markup=False)
         console.print("Nothing was pushed by this run. The full traceback is in the log above.",
                       highlight=False)
+
+
+def print_outcome(console, summary: RunSummary) -> None:
+    """Anomalies, verdict and push of a run."""
+    _print_anomalies(console, summary.anomalies, "ValidationGate" in summary.failed_components())
+    _print_verdict(console, summary.verdict)
+    console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
 
 
 def _print_components(console, summary: RunSummary) -> None:

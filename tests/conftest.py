@@ -6,6 +6,8 @@ import csv
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,9 +73,9 @@ RUN_OVERRIDES = [
 ]
 
 
-def run_pipeline_cli(data: Path, output: Path) -> subprocess.CompletedProcess:
+def run_pipeline_cli(data: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES),
+        cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES, *extra),
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
     )
 
@@ -82,13 +84,32 @@ def store_of(output: Path):
     return mlmd.open_store(mlmd.sqlite_connection(output / "metadata.sqlite", read_only=True))
 
 
+@dataclass
+class UnchangedRerun:
+    """`run` once more with nothing changed: its output, seconds, and the run count before and after."""
+
+    result: subprocess.CompletedProcess
+    seconds: float
+    runs_before: int
+    runs_after: int
+
+
 @pytest.fixture(scope="session")
 def pipeline_runs(taxi_sample_dir, tmp_path_factory):
-    """Two CLI runs into one output folder: (output, first, second, artifact ids after the first)."""
+    """CLI runs into one output folder: (output, first, second, artifact ids after the first, third).
+
+    The second is `run --force` with nothing changed (TFX's cache at work); the
+    third is a plain `run`, which finds the pipeline up to date.
+    """
     output = tmp_path_factory.mktemp("e2e_output")
     first = run_pipeline_cli(taxi_sample_dir, output)
     assert first.returncode == 0, first.stdout + first.stderr
     artifacts_after_first = {a.id for a in store_of(output).get_artifacts()}
-    second = run_pipeline_cli(taxi_sample_dir, output)
+    second = run_pipeline_cli(taxi_sample_dir, output, "--force")
     assert second.returncode == 0, second.stdout + second.stderr
-    return output, first, second, artifacts_after_first
+    runs_before = len(mlmd.pipeline_runs(store_of(output)))
+    started = time.perf_counter()
+    third = run_pipeline_cli(taxi_sample_dir, output)
+    seconds = time.perf_counter() - started
+    unchanged = UnchangedRerun(third, seconds, runs_before, len(mlmd.pipeline_runs(store_of(output))))
+    return output, first, second, artifacts_after_first, unchanged

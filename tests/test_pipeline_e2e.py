@@ -1,7 +1,9 @@
 """The whole pipeline through `python -m pipeline run`, on 3,000 real taxi rows.
 
-Runs twice into one output folder: the first run trains, blesses and pushes;
-the second, with nothing changed, must reuse the cached results. Later tests add
+Runs three times into one output folder: the first run trains, blesses and
+pushes; the second (`--force`), with nothing changed, must reuse TFX's cached
+results; the third, a plain `run`, must see that nothing changed and run
+nothing. Later tests add
 runs to the same store (a worse model, a diverging one), so they come last, in
 file order.
 """
@@ -82,7 +84,7 @@ def test_pushed_model_scores_serialized_raw_examples(pipeline_runs):
 
 
 def test_second_run_reuses_cached_data_and_training_results(pipeline_runs):
-    output, _, second, artifacts_after_first = pipeline_runs
+    output, _, second, artifacts_after_first, _ = pipeline_runs
     store = store_of(output)
     second_run = mlmd.pipeline_runs(store)[-2]
     grouped = _executions_by_component(store, second_run)
@@ -103,6 +105,49 @@ def test_second_run_reuses_cached_data_and_training_results(pipeline_runs):
     )
     assert mlmd.custom_value(second_push, "reused_existing_version") == 1
     assert mlmd.custom_value(second_push, "pushed_version") == mlmd.custom_value(first_push, "pushed_version")
+
+
+def test_an_unchanged_rerun_is_up_to_date_without_loading_tensorflow(pipeline_runs):
+    output, _, second, _, unchanged = pipeline_runs
+    text = unchanged.result.stdout
+    assert unchanged.result.returncode == 0, text + unchanged.result.stderr
+    assert unchanged.runs_after == unchanged.runs_before, "an up-to-date rerun records no pipeline run"
+    store = store_of(output)
+    newest = mlmd.pipeline_runs(store)[-2]  # the forced rerun (later tests add runs)
+    assert f"Up to date: run {newest.name}" in text
+    assert "loading TensorFlow" not in text and "Nothing ran" in text
+    # The outcome it repeats is the forced run's, on one screen.
+    assert "BLESSED" in text and f"Pushed      {output / 'serving'}" in text
+    assert "run --force" in text
+    # TensorFlow alone takes about 13 s to import here; the TFX run about a minute.
+    assert unchanged.seconds < 12, unchanged.seconds
+
+
+def test_up_to_date_needs_the_same_fingerprint_a_finished_run_and_the_same_serving_dir(
+        pipeline_runs, taxi_sample_dir, tmp_path):
+    import shutil
+
+    from configs.settings import load_config
+    from pipeline.freshness import FINGERPRINT_KEY, SERVING_KEY, up_to_date_run
+
+    output, *_ = pipeline_runs
+    shutil.copy(output / "metadata.sqlite", tmp_path / "metadata.sqlite")
+    store = mlmd.open_store(mlmd.sqlite_connection(tmp_path / "metadata.sqlite"))
+    config = load_config(PROJECT_ROOT / "configs" / "local.yaml",
+                         [f"paths.data={taxi_sample_dir}", f"paths.output={output}"])
+    newest = mlmd.pipeline_runs(store)[0]
+    fingerprint = newest.custom_properties[FINGERPRINT_KEY].string_value
+    assert up_to_date_run(store, config, fingerprint).id == newest.id
+    assert up_to_date_run(store, config, "0" * 32) is None
+    mlmd.annotate_run(store, newest, {SERVING_KEY: "1"})  # something was pushed or removed since
+    assert up_to_date_run(store, config, fingerprint) is None
+    mlmd.annotate_run(store, newest, {SERVING_KEY: newest_version(output / "serving"),
+                                      "stop_reason": "gate"})
+    assert up_to_date_run(store, config, fingerprint) is None
+
+
+def newest_version(serving) -> str:
+    return str(max(int(p.name) for p in serving.iterdir() if p.name.isdigit()))
 
 
 def test_evaluation_holds_every_configured_slice_including_the_cross(pipeline_runs):

@@ -81,7 +81,8 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
     schema = tft_output.transformed_metadata.schema
     train_examples = count_examples(fn_args.train_files, fn_args.data_accessor, schema)
     eval_examples = count_examples(fn_args.eval_files, fn_args.data_accessor, schema)
-    steps_per_epoch = max(1, math.ceil(train_examples / global_batch))
+    cap = training.get("max_examples_per_epoch")
+    steps_per_epoch = steps_for(train_examples, global_batch, cap)
     spec = feature_spec_from_config(config)
     inputs = spec.model_inputs()
     train_dataset = make_dataset(
@@ -105,7 +106,7 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
         steps_per_epoch=steps_per_epoch,
         epochs=int(training["epochs"]),
         validation_data=eval_dataset,
-        validation_steps=max(1, math.ceil(eval_examples / global_batch)),
+        validation_steps=steps_for(eval_examples, global_batch, cap),
         callbacks=[*training_callbacks(training, fn_args.model_run_dir, backup_dir), *extra_callbacks],
         verbose=2,
     )
@@ -134,6 +135,13 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
     )
     write_training_record(fn_args.model_run_dir, record, plan)
     return record
+
+
+def steps_for(examples: int, global_batch: int, cap: int | None) -> int:
+    """Steps of one epoch over a split, read at most `cap` examples (None: all of them)."""
+    if cap is not None:
+        examples = min(examples, cap)
+    return max(1, math.ceil(examples / global_batch))
 
 
 def hyperparameters(training: dict[str, Any]) -> ModelHyperparameters:

@@ -1,0 +1,109 @@
+"""Is a local run up to date? Decided from file metadata and ML Metadata, without TensorFlow.
+
+A rerun with the same data files, configuration, schema, code and libraries
+would replay the last run: TFX would reuse every cached component, and only the
+Evaluator would run again, to compare the model with itself. `run` therefore
+stops early when the newest run in the store finished with the same input
+fingerprint and the serving directory still ends where that run left it.
+`run --force` runs the pipeline anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from importlib import metadata as package_metadata
+from pathlib import Path
+
+from configs.settings import PipelineConfig
+from pipeline import store as mlmd
+from pipeline.inputs import PROJECT_ROOT, data_files
+
+FINGERPRINT_KEY = "input_fingerprint"
+SERVING_KEY = "serving_newest"
+STOP_KEY = "stop_reason"
+# Every package of this project that a run executes, and the libraries whose
+# versions change what the components compute.
+PROJECT_PACKAGES = ("components", "configs", "data", "pipeline", "trainer")
+LIBRARIES = ("tfx", "tensorflow", "tensorflow-transform", "tensorflow-model-analysis",
+             "tensorflow-data-validation", "tfx-bsl", "apache-beam", "ml-metadata", "keras")
+FINISHED_STATES = {"COMPLETE", "CACHED"}
+
+
+def input_fingerprint(config: PipelineConfig) -> str:
+    """A hash of everything a local run's result depends on, except ML Metadata's own state.
+
+    Data files count by path, size and modification time (as TFX's ExampleGen
+    fingerprints them), the schema and the code by content.
+    """
+    digest = hashlib.sha256()
+
+    def add(label: str, value: object) -> None:
+        digest.update(f"{label}={value}\n".encode())
+
+    add("config", json.dumps(config.model_dump(mode="json"), sort_keys=True))
+    for path in data_files(config.paths.data, config.spans, config.window):
+        status = path.stat()
+        add("data", f"{path}:{status.st_size}:{status.st_mtime_ns}")
+    if config.paths.schema_file:
+        add("schema", hashlib.sha256(config.paths.schema_file.read_bytes()).hexdigest())
+    add("code", project_code_hash())
+    for library in LIBRARIES:
+        add("library", f"{library}=={_version(library)}")
+    add("python", platform.python_version())
+    return digest.hexdigest()[:32]
+
+
+def project_code_hash() -> str:
+    digest = hashlib.sha256()
+    for package in PROJECT_PACKAGES:
+        for source in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            digest.update(source.relative_to(PROJECT_ROOT).as_posix().encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _version(library: str) -> str:
+    try:
+        return package_metadata.version(library)
+    except package_metadata.PackageNotFoundError:
+        return "absent"
+
+
+def newest_served_version(serving_dir: Path) -> str:
+    """The newest version folder in the serving directory, or "-" when there is none."""
+    if not serving_dir.is_dir():
+        return "-"
+    versions = [int(name) for name in os.listdir(serving_dir) if name.isdigit()]
+    return str(max(versions)) if versions else "-"
+
+
+def run_facts(fingerprint: str, serving_dir: Path) -> dict[str, str]:
+    """What the up-to-date check needs to find on a run's context afterwards."""
+    return {FINGERPRINT_KEY: fingerprint, SERVING_KEY: newest_served_version(serving_dir)}
+
+
+def up_to_date_run(store, config: PipelineConfig, fingerprint: str):
+    """The newest run when a rerun would only repeat it; None when the pipeline has to run.
+
+    That run must have the same fingerprint, must have finished (no failed or
+    unfinished component, no stop reason), and nothing may have been pushed
+    or removed in the serving directory since it ended.
+    """
+    runs = mlmd.pipeline_runs(store, config.pipeline_name)
+    if not runs:
+        return None
+    run = runs[0]
+    facts = run.custom_properties
+    if FINGERPRINT_KEY not in facts or facts[FINGERPRINT_KEY].string_value != fingerprint:
+        return None
+    if STOP_KEY in facts:
+        return None
+    if facts[SERVING_KEY].string_value != newest_served_version(config.paths.serving_dir):
+        return None
+    executions = mlmd.component_executions(store, run)
+    if not executions or any(item.state not in FINISHED_STATES for item in executions):
+        return None
+    return run
