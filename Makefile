@@ -10,6 +10,7 @@ STAMP     := $(VENV)/.setup-complete
 CONFIG    ?= configs/local.yaml
 OUTPUT    ?= outputs/local
 TB_PORT   ?= 6006
+RUN_ARGS  ?=
 PYTEST_ARGS ?=
 
 # python3.10 from PATH, or from pyenv's versions when the shim does not select it.
@@ -52,8 +53,8 @@ $(STAMP): requirements.lock pyproject.toml
 data: setup ## write the taxi CSV shipped in the tfx package to data/taxi/ as quarterly spans
 	@$(PY) -m pipeline data
 
-run: setup data ## run the whole pipeline locally (CONFIG=configs/local.yaml)
-	@$(PY) -m pipeline run --config $(CONFIG)
+run: setup data ## run the whole pipeline locally (CONFIG=configs/local.yaml, RUN_ARGS=--force)
+	@$(PY) -m pipeline run --config $(CONFIG) $(RUN_ARGS)
 
 tensorboard: setup ## TensorBoard on the training logs of every run under OUTPUT
 	@test -d $(OUTPUT)/pipeline_root/Trainer/model_run || { echo "no training logs under $(OUTPUT); run 'make run' first"; exit 1; }

@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     all_bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
                            help="config override for the scale runs only (repeatable)")
     all_bench.add_argument("--trainer-pairs", type=int, default=3)
-    all_bench.add_argument("--results", type=Path, default=Path("outputs/bench/results.json"))
+    all_bench.add_argument("--results", type=Path, default=Path("docs/benchmarks.json"),
+                           help="the raw measurements (benchmarks.md is rendered from them)")
     all_bench.add_argument("--docs", type=Path, default=Path("docs"),
                            help="where benchmarks.md and benchmarks.png go")
     all_bench.add_argument("--smoke", action="store_true",

@@ -1,0 +1,60 @@
+"""`bench all --smoke`: every benchmark step for real, on tiny data, into a scratch folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    work = tmp_path_factory.mktemp("bench")
+    docs_before = {path: path.stat().st_mtime_ns for path in (PROJECT_ROOT / "docs").glob("benchmarks*")}
+    result = subprocess.run(cli("bench", "all", "--smoke", "--work", str(work)), cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    docs_after = {path: path.stat().st_mtime_ns for path in (PROJECT_ROOT / "docs").glob("benchmarks*")}
+    return work, json.loads((work / "results.json").read_text()), docs_before, docs_after
+
+
+def test_smoke_measures_a_cold_run_and_both_kinds_of_rerun(smoke):
+    _, results, _, _ = smoke
+    [pair] = results["pairs"]
+    cold, unchanged, forced = pair["ours"], pair["ours_cached"], pair["ours_forced"]
+    assert cold["returncode"] == unchanged["returncode"] == forced["returncode"] == 0
+    assert cold["components"]["Trainer"]["state"] == "COMPLETE"
+    assert forced["components"]["Trainer"]["state"] == "CACHED", "a forced rerun reuses TFX's cache"
+    assert 0 < cold["startup_seconds"] < cold["seconds"]
+    # The up-to-date path loads no TensorFlow: it must be a small part of a cold run.
+    assert unchanged["seconds"] < 0.3 * cold["seconds"]
+    summary = results["summary"]
+    assert summary["cached_median_ratio"] == pytest.approx(unchanged["seconds"] / cold["seconds"], abs=1e-3)
+    assert summary["forced_median_ratio"] == pytest.approx(forced["seconds"] / cold["seconds"], abs=1e-3)
+    assert 0.5 <= cold["auc"] <= 1.0
+
+
+def test_smoke_measures_scale_and_start_up(smoke):
+    _, results, _, _ = smoke
+    [row] = results["scale"]
+    assert row["rows"] == 400 and row["mode"] == "in_memory"
+    assert row["max_rss_mib"] > 200, "the peak memory of a process that loaded TensorFlow"
+    assert set(row["components"]) >= {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"}
+    light = results["startup"]["light_commands_median_seconds"]
+    assert set(light) == {"help", "check-config"} and all(seconds > 0 for seconds in light.values())
+
+
+def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
+    work, results, docs_before, docs_after = smoke
+    markdown = (work / "docs" / "benchmarks.md").read_text()
+    assert docs_after == docs_before, "a smoke run must not touch docs/"
+    cold = results["pairs"][0]["ours"]["seconds"]
+    assert f"| 1 | {cold:.1f} |" in markdown
+    assert "| 400 | in_memory |" in markdown
+    assert "## 1. This project versus" not in markdown, "the template was not run"
+    assert (work / "docs" / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
