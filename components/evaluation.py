@@ -31,7 +31,7 @@ REPORTED_METRICS = [
 ]
 
 
-def build_eval_config(evaluation: dict[str, Any]) -> tfma.EvalConfig:
+def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = None) -> tfma.EvalConfig:
     """EvalConfig with the configured slices and thresholds.
 
     Absolute lower bounds gate every run, the first one included. The AUC change
@@ -40,6 +40,8 @@ def build_eval_config(evaluation: dict[str, Any]) -> tfma.EvalConfig:
 
     Args:
       evaluation: the ``evaluation`` section of the pipeline config, as a dict.
+      metrics: TFMA metric class names to compute (default: REPORTED_METRICS);
+        thresholds on metrics left out are dropped.
     """
     thresholds = {
         METRIC_CLASSES[item["metric"]]: tfma.MetricThreshold(
@@ -58,7 +60,7 @@ def build_eval_config(evaluation: dict[str, Any]) -> tfma.EvalConfig:
     # (a 4-example slice would block every model), so bounds are set on the
     # overall slice explicitly.
     overall = [tfma.SlicingSpec()]
-    metrics = [
+    metric_configs = [
         tfma.MetricConfig(
             class_name=name,
             per_slice_thresholds=(
@@ -67,7 +69,7 @@ def build_eval_config(evaluation: dict[str, Any]) -> tfma.EvalConfig:
                 else []
             ),
         )
-        for name in REPORTED_METRICS
+        for name in (REPORTED_METRICS if metrics is None else metrics)
     ]
     return tfma.EvalConfig(
         model_specs=[
@@ -79,5 +81,5 @@ def build_eval_config(evaluation: dict[str, Any]) -> tfma.EvalConfig:
             )
         ],
         slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in evaluation["slices"]],
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        metrics_specs=[tfma.MetricsSpec(metrics=metric_configs)],
     )

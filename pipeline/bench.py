@@ -229,6 +229,7 @@ class BenchPlan:
     modes_at: tuple[int, ...] = (150_000,)  # sizes also run with Beam multi-processing
     scale_overrides: tuple[str, ...] = ()
     trainer_pairs: int = 3
+    evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
 
 
@@ -266,6 +267,11 @@ def bench_all(plan: BenchPlan, report) -> dict:
         pairs.append(pair)
     results["pairs"] = pairs
     results["scale"] = bench_scale(plan, logs, report)
+    if plan.evaluator_examples and plan.sizes:
+        largest = plan.work / f"scale-{max(plan.sizes)}-in_memory" / "pipeline_root"
+        results["evaluator"] = bench_evaluator(largest, plan.evaluator_examples, logs / "evaluator.log")
+        report(f"evaluator breakdown on {results['evaluator']['examples']:,} examples: "
+               f"{results['evaluator']['seconds']}")
     if plan.trainer_pairs and pairs:
         results["trainer"] = bench_trainer(plan.work / "ours-0" / "pipeline_root", plan.trainer_pairs, 3,
                                            lambda line: report("trainer " + line))
@@ -301,6 +307,17 @@ def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
             report(f"scale {size:,} rows, {mode}: {measured['seconds']:.1f} s, "
                    f"peak {measured['max_rss_mib']:.0f} MiB")
     return rows
+
+
+def bench_evaluator(pipeline_root: Path, examples: int, log: Path) -> dict:
+    """`python -m pipeline.bench_evaluator`: TFMA's time by slicings and metrics, on one sample."""
+    result = subprocess.run([sys.executable, "-m", "pipeline.bench_evaluator", str(pipeline_root),
+                             "--examples", str(examples)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    log.write_text(result.stdout + result.stderr, encoding="utf-8")
+    if result.returncode != 0:
+        raise RuntimeError(f"the Evaluator breakdown failed; log: {log}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def bench_startup(work: Path, logs: Path, pairs: list[dict]) -> dict:

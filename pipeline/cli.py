@@ -520,7 +520,7 @@ def command_bench_all(args: argparse.Namespace, console: Console) -> int:
 
     if args.smoke:
         plan = BenchPlan(work=args.work, pairs=1, template=False, sample_rows=800, sizes=(400,), modes_at=(),
-                         scale_overrides=("training.epochs=1",), trainer_pairs=0)
+                         scale_overrides=("training.epochs=1",), trainer_pairs=0, evaluator_examples=100)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:
         plan = BenchPlan(work=args.work, pairs=args.pairs, template=not args.no_template,

@@ -45,6 +45,10 @@ def test_smoke_measures_scale_and_start_up(smoke):
     assert row["rows"] == 400 and row["mode"] == "in_memory"
     assert row["max_rss_mib"] > 200, "the peak memory of a process that loaded TensorFlow"
     assert set(row["components"]) >= {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"}
+    evaluator = results["evaluator"]
+    assert evaluator["examples"] == 100
+    floor, *_, configured = evaluator["seconds"].values()
+    assert configured > floor > 0, "six slicings and nine metrics cost more than one count overall"
     light = results["startup"]["light_commands_median_seconds"]
     assert set(light) == {"help", "check-config"} and all(seconds > 0 for seconds in light.values())
 
@@ -56,5 +60,6 @@ def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
     cold = results["pairs"][0]["ours"]["seconds"]
     assert f"| 1 | {cold:.1f} |" in markdown
     assert "| 400 | in_memory |" in markdown
+    assert "### Where the Evaluator's time goes" in markdown
     assert "## 1. This project versus" not in markdown, "the template was not run"
     assert (work / "docs" / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

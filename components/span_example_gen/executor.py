@@ -10,7 +10,9 @@ records span, version and fingerprint on the Examples artifact. When a driver
 already ran there is nothing left to resolve and it changes nothing.
 
 It also reads the CSV with Apache Arrow (see ``arrow_csv``) instead of TFX's
-per-line Python parser: the same examples, written about 15 times faster.
+per-line Python parser: the same examples in the same splits, about three
+times faster (150,000 generated rows: 7.0 s against 23.0 s, both measured
+outside Beam on one core).
 """
 
 from __future__ import annotations
