@@ -237,8 +237,12 @@ MULTI_PROCESSING = ("beam_args=[--direct_running_mode=multi_processing, --direct
                     "--sdk_container_image=unused-by-direct-runner]")
 
 
-def bench_all(plan: BenchPlan, report) -> dict:
-    """Every measurement of issue 8, in one session on this machine; returns the results."""
+def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
+    """Every measurement of issue 8, in one session on this machine; returns the results.
+
+    `save` gets the results so far after each step, so that an hour of
+    measurements survives a failure in a later step.
+    """
     from data.prepare import packaged_taxi_csv, write_sample
 
     plan.work.mkdir(parents=True, exist_ok=True)
@@ -266,12 +270,15 @@ def bench_all(plan: BenchPlan, report) -> dict:
                f"{pair['ours_forced']['seconds']:.1f} s forced rerun (TFX's cache)")
         pairs.append(pair)
     results["pairs"] = pairs
+    save(results)
     results["scale"] = bench_scale(plan, logs, report)
+    save(results)
     if plan.evaluator_examples and plan.sizes:
         largest = plan.work / f"scale-{max(plan.sizes)}-in_memory" / "pipeline_root"
         results["evaluator"] = bench_evaluator(largest, plan.evaluator_examples, logs / "evaluator.log")
         report(f"evaluator breakdown on {results['evaluator']['examples']:,} examples: "
                f"{results['evaluator']['seconds']}")
+        save(results)
     if plan.trainer_pairs and pairs:
         results["trainer"] = bench_trainer(plan.work / "ours-0" / "pipeline_root", plan.trainer_pairs, 3,
                                            lambda line: report("trainer " + line))

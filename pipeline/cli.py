@@ -527,10 +527,17 @@ def command_bench_all(args: argparse.Namespace, console: Console) -> int:
                          sample_rows=args.sample_rows, sizes=sizes(args.sizes), modes_at=sizes(args.modes_at),
                          scale_overrides=tuple(args.scale_set), trainer_pairs=args.trainer_pairs)
         results_file, docs = args.results, args.docs
-    console.print(f"benchmarking into {plan.work} (logs in {plan.work / 'logs'})", highlight=False)
-    results = bench_all(plan, lambda line: console.print("  " + line, highlight=False))
+    console.print(f"benchmarking into {plan.work} (logs in {plan.work / 'logs'}; results so far in "
+                  "results-partial.json there)", highlight=False)
+    partial = plan.work / "results-partial.json"
+
+    def save(results: dict) -> None:
+        partial.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+    results = bench_all(plan, lambda line: console.print("  " + line, highlight=False), save)
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    partial.unlink(missing_ok=True)
     command = "python -m pipeline bench all " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
         "python -m pipeline bench all"
     markdown, plot = write_bench_docs(results, results_file, docs, command.strip())
