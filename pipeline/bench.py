@@ -291,7 +291,7 @@ def training_settings() -> dict:
     """The default configuration's training budget, which bounds the Trainer's time at scale."""
     from configs.settings import load_config
 
-    training = load_config(None).training
+    training = load_config(None, check_paths=False).training
     return {"epochs": training.epochs, "max_examples_per_epoch": training.max_examples_per_epoch}
 
 

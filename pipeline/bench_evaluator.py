@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     args = parser.parse_args(argv)
-    evaluation = load_config(args.config).evaluation.model_dump()
+    evaluation = load_config(args.config, check_paths=False).evaluation.model_dump()
     model_dir = os.path.join(latest_artifact(os.path.join(args.pipeline_root, "Trainer", "model", "*")),
                              "Format-Serving")
     with tempfile.TemporaryDirectory(prefix="bench-evaluator-") as work:
