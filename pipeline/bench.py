@@ -191,11 +191,14 @@ def run_template(project: Path, work: Path, log: Path) -> dict:
     if measured.returncode != 0:
         raise RuntimeError(f"the template run failed; log: {log}")
     metadata = run_dir / "tfx_metadata" / "taxi-template" / "metadata.db"
-    return {**asdict(measured), **template_facts(metadata)}
+    return {**asdict(measured), **template_facts(metadata, run_dir)}
 
 
-def template_facts(metadata: Path) -> dict:
-    """Component seconds and the template's own evaluation (it computes binary accuracy only)."""
+def template_facts(metadata: Path, run_dir: Path) -> dict:
+    """Component seconds and the template's own evaluation (it computes binary accuracy only).
+
+    The template records artifact URIs relative to its project folder.
+    """
     import tensorflow_model_analysis as tfma
 
     from pipeline import store as mlmd
@@ -207,7 +210,10 @@ def template_facts(metadata: Path) -> dict:
         mlmd.output_artifacts(store, [c.execution.id for c in components]), "ModelEvaluation")
     metrics = {}
     if evaluations:
-        for slice_metrics in tfma.load_metrics(evaluations[0].uri):
+        evaluation = run_dir / evaluations[0].uri  # an absolute URI stays as it is
+        if not list(evaluation.glob("metrics*")):
+            raise RuntimeError(f"the template's evaluation has no metrics file under {evaluation}")
+        for slice_metrics in tfma.load_metrics(str(evaluation)):
             if not slice_metrics.slice_key.single_slice_keys:
                 for item in slice_metrics.metric_keys_and_values:
                     if item.value.HasField("double_value") and not item.key.is_diff:

@@ -101,7 +101,8 @@ def up_to_date_run(store, config: PipelineConfig, fingerprint: str):
         return None
     if STOP_KEY in facts:
         return None
-    if facts[SERVING_KEY].string_value != newest_served_version(config.paths.serving_dir):
+    if SERVING_KEY not in facts or \
+            facts[SERVING_KEY].string_value != newest_served_version(config.paths.serving_dir):
         return None
     executions = mlmd.component_executions(store, run)
     if not executions or any(item.state not in FINISHED_STATES for item in executions):
