@@ -254,7 +254,7 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
     plan.work.mkdir(parents=True, exist_ok=True)
     logs = plan.work / "logs"
     results: dict = {"machine": machine(), "plan": {**asdict(plan), "work": str(plan.work)},
-                     "training": training_settings()}
+                     "settings": run_settings()}
     if plan.sample_rows:
         data = write_sample(plan.work / "taxi-sample", plan.sample_rows)
     else:
@@ -293,12 +293,15 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
     return results
 
 
-def training_settings() -> dict:
-    """The default configuration's training budget, which bounds the Trainer's time at scale."""
+def run_settings() -> dict:
+    """What the default configuration asks of a run: the training budget and the evaluation's size."""
+    from components.evaluation import REPORTED_METRICS
     from configs.settings import load_config
 
-    training = load_config(None, check_paths=False).training
-    return {"epochs": training.epochs, "max_examples_per_epoch": training.max_examples_per_epoch}
+    config = load_config(None, check_paths=False)
+    return {"epochs": config.training.epochs,
+            "max_examples_per_epoch": config.training.max_examples_per_epoch,
+            "slicings": len(config.evaluation.slices), "metrics": len(REPORTED_METRICS)}
 
 
 def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
