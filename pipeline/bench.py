@@ -396,7 +396,7 @@ def summarize(results: dict) -> dict:
 SCALE_COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator")
 
 
-def write_bench_docs(results: dict, results_file: Path, docs: Path, command: str) -> tuple[Path, Path]:
+def write_bench_docs(results: dict, results_file: Path, docs: Path) -> tuple[Path, Path]:
     """docs/benchmarks.md (from a Jinja2 template) and docs/benchmarks.png, from the results only."""
     import jinja2
 
@@ -418,7 +418,8 @@ def write_bench_docs(results: dict, results_file: Path, docs: Path, command: str
         cached_components = [(name, cold[name]["seconds"], warm[name]["seconds"], warm[name]["state"].lower())
                              for name in warm if name in cold]
     text = environment.get_template("benchmarks.md.j2").render(
-        r=results, s=results["summary"], m=results["machine"], command=command,
+        r=results, s=results["summary"], m=results["machine"],
+        command=results.get("command", "python -m pipeline bench all"),
         results_file=os.path.relpath(results_file, PROJECT_ROOT), components=components,
         cached_components=cached_components, scale_components=SCALE_COMPONENTS, fmt=_fmt)
     markdown = docs / "benchmarks.md"

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     all_bench.add_argument("--smoke", action="store_true",
                            help="a quick pass of every step on tiny data (no template, docs under --work)")
     all_bench.set_defaults(handler=command_bench_all)
+    render_bench = bench_commands.add_parser(
+        "render", help="rewrite benchmarks.md and benchmarks.png from a results file "
+                       "(after a change to the template)")
+    render_bench.add_argument("--results", type=Path, default=Path("docs/benchmarks.json"))
+    render_bench.add_argument("--docs", type=Path, default=Path("docs"))
+    render_bench.set_defaults(handler=command_bench_render)
 
     compile_ = commands.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (pipeline spec YAML)")
     _add_kubeflow_arguments(compile_)
@@ -535,15 +541,35 @@ def command_bench_all(args: argparse.Namespace, console: Console) -> int:
         partial.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
     results = bench_all(plan, lambda line: console.print("  " + line, highlight=False), save)
+    results["command"] = " ".join(["python -m pipeline bench all", *sys.argv[3:]])
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(results, indent=2), encoding="utf-8")
     partial.unlink(missing_ok=True)
-    command = "python -m pipeline bench all " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
-        "python -m pipeline bench all"
-    markdown, plot = write_bench_docs(results, results_file, docs, command.strip())
+    markdown, plot = write_bench_docs(results, results_file, docs)
     console.print(f"results {results_file}\ntable   {markdown}\nplot    {plot}", highlight=False)
     for key, value in results["summary"].items():
         console.print(f"  {key}: {value}", highlight=False)
+    return EXIT_OK
+
+
+def command_bench_render(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from rich.markup import escape
+
+    from pipeline.bench import write_bench_docs
+
+    try:
+        results = json.loads(args.results.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        console.print(f"[red]error[/]: cannot read benchmark results {args.results}: {escape(str(error))}",
+                      highlight=False)
+        return EXIT_USAGE
+    if "summary" not in results:
+        console.print(f"[red]error[/]: {args.results} is not from `bench all` (no summary)", highlight=False)
+        return EXIT_USAGE
+    markdown, plot = write_bench_docs(results, args.results, args.docs)
+    console.print(f"table   {markdown}\nplot    {plot}", highlight=False)
     return EXIT_OK
 
 

@@ -63,3 +63,23 @@ def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
     assert "### Where the Evaluator's time goes" in markdown
     assert "## 1. This project versus" not in markdown, "the template was not run"
     assert (work / "docs" / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_render_rewrites_the_same_docs_from_the_results_file(smoke, tmp_path):
+    work, results, _, _ = smoke
+    command = cli("bench", "render", "--results", str(work / "results.json"), "--docs", str(tmp_path))
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "benchmarks.md").read_text() == (work / "docs" / "benchmarks.md").read_text()
+    assert results["command"].startswith("python -m pipeline bench all --smoke")
+    assert f"Measured by `{results['command']}`" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_render_names_a_results_file_that_is_not_from_bench_all(tmp_path):
+    stray = tmp_path / "trainer.json"
+    stray.write_text(json.dumps({"median_seconds": {"1": 3.0}}))
+    result = subprocess.run(cli("bench", "render", "--results", str(stray), "--docs", str(tmp_path / "docs")),
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert str(stray) in result.stdout and "not from `bench all`" in result.stdout
+    assert not (tmp_path / "docs").exists(), "nothing is written for a bad results file"
