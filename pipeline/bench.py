@@ -417,14 +417,45 @@ def write_bench_docs(results: dict, results_file: Path, docs: Path) -> tuple[Pat
         cold, warm = pairs[0]["ours"]["components"], pairs[0]["ours_forced"]["components"]
         cached_components = [(name, cold[name]["seconds"], warm[name]["seconds"], warm[name]["state"].lower())
                              for name in warm if name in cold]
+    largest, modes = largest_run_shares(results["scale"]), beam_mode_ratios(results["scale"])
     text = environment.get_template("benchmarks.md.j2").render(
         r=results, s=results["summary"], m=results["machine"],
         command=results.get("command", "python -m pipeline bench all"),
         results_file=os.path.relpath(results_file, PROJECT_ROOT), components=components,
-        cached_components=cached_components, scale_components=SCALE_COMPONENTS, fmt=_fmt)
+        cached_components=cached_components, scale_components=SCALE_COMPONENTS, fmt=_fmt,
+        largest=largest, modes=modes)
     markdown = docs / "benchmarks.md"
     markdown.write_text(text, encoding="utf-8")
     return markdown, plot_bench(results, docs / "benchmarks.png")
+
+
+def largest_run_shares(scale: list[dict]) -> dict | None:
+    """The largest in-process run: its rows, seconds and each component's share of its time."""
+    runs = [row for row in scale if row["mode"] == "in_memory"]
+    if not runs:
+        return None
+    run = max(runs, key=lambda row: row["rows"])
+    shares = {name: round(100 * run["components"][name]["seconds"] / run["seconds"])
+              for name in SCALE_COMPONENTS if name in run["components"]}
+    return {"rows": run["rows"], "seconds": run["seconds"], "shares": shares}
+
+
+def beam_mode_ratios(scale: list[dict]) -> list[dict]:
+    """Per size run both ways, each component's multi-processing time over its in-process time."""
+    in_memory = {row["rows"]: row for row in scale if row["mode"] == "in_memory"}
+    comparisons = []
+    for row in scale:
+        if row["mode"] != "multi_processing" or row["rows"] not in in_memory:
+            continue
+        base = in_memory[row["rows"]]
+        for name in (*SCALE_COMPONENTS, None):
+            before = base["seconds"] if name is None else base["components"].get(name, {}).get("seconds")
+            after = row["seconds"] if name is None else row["components"].get(name, {}).get("seconds")
+            if before and after:
+                comparisons.append({"rows": row["rows"], "component": name or "whole run",
+                                    "in_memory": before, "multi_processing": after,
+                                    "ratio": round(after / before, 2)})
+    return comparisons
 
 
 def _fmt(value, digits: int = 3) -> str:

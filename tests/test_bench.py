@@ -61,6 +61,10 @@ def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
     assert f"| 1 | {cold:.1f} |" in markdown
     assert "| 400 | in_memory |" in markdown
     assert "### Where the Evaluator's time goes" in markdown
+    [row] = results["scale"]
+    share = round(100 * row["components"]["Evaluator"]["seconds"] / row["seconds"])
+    assert f"Share of the 400-row run's {row['seconds']:.1f} s:" in markdown
+    assert f"Evaluator {share} %" in markdown
     assert "## 1. This project versus" not in markdown, "the template was not run"
     assert (work / "docs" / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
