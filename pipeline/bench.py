@@ -481,6 +481,8 @@ def plot_bench(results: dict, path: Path) -> Path:
                  width=width, label=label, color=color)
     left.set_xticks([i + width * (len(present) - 1) / 2 for i in range(len(pairs))],
                     [f"pair {i + 1}" for i in range(len(pairs))])
+    tallest = max((p[key]["seconds"] for p in pairs for key, _, _ in present), default=1.0)
+    left.set_ylim(0, 1.45 * tallest)  # room for the legend above the bars
     left.set_ylabel("wall seconds (whole process)")
     left.set_title("Full run on the taxi CSV")
     left.legend(frameon=False, fontsize=8)
