@@ -138,7 +138,7 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
 
 
 def steps_for(examples: int, global_batch: int, cap: int | None) -> int:
-    """Steps of one epoch over a split, read at most `cap` examples (None: all of them)."""
+    """Steps of one epoch over a split, reading at most `cap` examples (None: all of them)."""
     if cap is not None:
         examples = min(examples, cap)
     return max(1, math.ceil(examples / global_batch))
