@@ -17,7 +17,9 @@ WORKDIR /app
 # Dependencies first: this layer is reused until requirements.lock changes.
 RUN pip install --no-cache-dir uv==0.13.9
 COPY requirements.lock ./
-RUN uv pip install --system --no-cache -r requirements.lock
+# Bytecode is compiled here once: PYTHONDONTWRITEBYTECODE would otherwise make
+# every task compile TensorFlow's and TFX's modules again on import.
+RUN uv pip install --system --no-cache --compile-bytecode -r requirements.lock
 
 # The project itself (a regular, non-editable install) and the curated schema,
 # which configs/kubeflow.yaml reads from /app/schemas inside the image.
@@ -29,7 +31,7 @@ COPY pipeline/ pipeline/
 COPY trainer/ trainer/
 COPY schemas/ schemas/
 # The check runs from / so that it imports the installed package, not /app.
-RUN uv pip install --system --no-cache --no-deps . \
+RUN uv pip install --system --no-cache --compile-bytecode --no-deps . \
  && cd / && python -c "import trainer.run, trainer.preprocessing; \
 from tfx.utils.import_utils import import_class_by_path as load; \
 [load(p) for p in ('components.ValidationReport', 'components.EvaluationVerdict', \

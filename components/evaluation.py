@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -29,6 +30,12 @@ REPORTED_METRICS = [
     "MeanPrediction",
     "Calibration",
 ]
+# AUC and AUC-PR come from a histogram of the predictions. TFMA's default of
+# 10,000 buckets makes it rebuild 10,000 confusion matrices in Python for every
+# slice (about 120 here); 1,000 gave the same overall AUC to five decimals on
+# the taxi eval split (0.94614) and cut TFMA's time there from 19.5 s to 16.1 s.
+HISTOGRAM_METRICS = {"AUC", "AUCPrecisionRecall"}
+NUM_THRESHOLDS = 1000
 
 
 def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = None) -> tfma.EvalConfig:
@@ -63,6 +70,7 @@ def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = No
     metric_configs = [
         tfma.MetricConfig(
             class_name=name,
+            config=json.dumps({"num_thresholds": NUM_THRESHOLDS}) if name in HISTOGRAM_METRICS else "",
             per_slice_thresholds=(
                 [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=thresholds[name])]
                 if name in thresholds

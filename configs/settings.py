@@ -118,6 +118,9 @@ class TrainingConfig(_Strict):
     # With no GPU, MirroredStrategy runs over this many logical CPU devices (>= 2).
     cpu_replicas: Annotated[int, Field(ge=1, le=64)] = 1
     early_stopping_patience: Annotated[int, Field(ge=1)] = 3
+    # Training steps Keras runs per call into TensorFlow. The same steps and
+    # updates either way; fewer calls spend less time in Python between steps.
+    steps_per_execution: Annotated[int, Field(ge=1, le=1000)] = 1
     # An epoch reads at most this many training (and validation) examples; null
     # reads the whole split. The datasets repeat, so later epochs carry on where
     # the last one stopped and large data is still covered over the epochs.
@@ -150,6 +153,21 @@ class EvaluationConfig(_Strict):
         if not value:
             raise ValueError("at least one threshold is required, or no model can be blessed")
         return value
+
+
+class ComponentBeamConfig(_Strict):
+    """Beam arguments single components add to beam_args on local runs (later arguments win)."""
+
+    example_gen: list[str] = Field(default_factory=list)
+    evaluator: list[str] = Field(default_factory=list)
+    # The evaluator's arguments apply from this many input rows on; null: always.
+    evaluator_from_rows: Annotated[int, Field(ge=0)] | None = None
+
+    def evaluator_args(self, rows: int | None) -> list[str]:
+        """The Evaluator's extra arguments for a run over `rows` input rows (None: not counted)."""
+        if self.evaluator_from_rows is not None and (rows is None or rows < self.evaluator_from_rows):
+            return []
+        return list(self.evaluator)
 
 
 class ValidationGateConfig(_Strict):
@@ -224,6 +242,7 @@ class PipelineConfig(_Strict):
     # (with spans: latest or N; `all` already reads every span).
     window: Annotated[int, Field(ge=1)] = 1
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=in_memory"])
+    component_beam_args: ComponentBeamConfig = ComponentBeamConfig()
     enable_cache: bool = True
     # Only for `compile`, `submit` and `schedule` (configs/kubeflow.yaml).
     kubeflow: KubeflowConfig | None = None

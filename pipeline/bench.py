@@ -232,15 +232,24 @@ class BenchPlan:
     template: bool = True
     sample_rows: int | None = None          # None: the whole taxi CSV
     sizes: tuple[int, ...] = (15_000, 150_000, 1_500_000)
-    modes_at: tuple[int, ...] = (150_000,)  # sizes also run with Beam multi-processing
+    modes_at: tuple[int, ...] = (150_000,)  # sizes also run with the other BEAM_MODES
     scale_overrides: tuple[str, ...] = ()
     trainer_pairs: int = 3
     evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
 
 
-MULTI_PROCESSING = ("beam_args=[--direct_running_mode=multi_processing, --direct_num_workers=2, "
-                    "--sdk_container_image=unused-by-direct-runner]")
+# The configured Beam setup (configs/local.yaml: in-process, ExampleGen's
+# threads, the Evaluator's processes on large inputs) and two it is compared with.
+DEFAULT_MODE = "default"
+NO_COMPONENT_ARGS = ["component_beam_args.example_gen=[]", "component_beam_args.evaluator=[]"]
+BEAM_MODES = {
+    DEFAULT_MODE: [],
+    "in_process": NO_COMPONENT_ARGS,
+    "multi_processing": [
+        "beam_args=[--direct_running_mode=multi_processing, --direct_num_workers=0, "
+        "--sdk_container_image=unused-by-direct-runner]", *NO_COMPONENT_ARGS],
+}
 
 
 def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
@@ -280,7 +289,7 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
     results["scale"] = bench_scale(plan, logs, report)
     save(results)
     if plan.evaluator_examples and plan.sizes:
-        largest = plan.work / f"scale-{max(plan.sizes)}-in_memory" / "pipeline_root"
+        largest = plan.work / f"scale-{max(plan.sizes)}-{DEFAULT_MODE}" / "pipeline_root"
         results["evaluator"] = bench_evaluator(largest, plan.evaluator_examples, logs / "evaluator.log")
         report(f"evaluator breakdown on {results['evaluator']['examples']:,} examples: "
                f"{results['evaluator']['seconds']}")
@@ -301,6 +310,8 @@ def run_settings() -> dict:
     config = load_config(None, check_paths=False)
     return {"epochs": config.training.epochs,
             "max_examples_per_epoch": config.training.max_examples_per_epoch,
+            "steps_per_execution": config.training.steps_per_execution,
+            "evaluator_from_rows": config.component_beam_args.evaluator_from_rows,
             "slicings": len(config.evaluation.slices), "metrics": len(REPORTED_METRICS)}
 
 
@@ -311,10 +322,8 @@ def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
     rows = []
     for size in plan.sizes:
         data = generate(GeneratorSpec(rows=size, seed=plan.seed), plan.work / f"data-{size}", source)
-        modes = [("in_memory", [])]
-        if size in plan.modes_at:
-            modes.append(("multi_processing", [MULTI_PROCESSING]))
-        for mode, extra in modes:
+        modes = BEAM_MODES if size in plan.modes_at else {DEFAULT_MODE: []}
+        for mode, extra in modes.items():
             output = plan.work / f"scale-{size}-{mode}"
             shutil.rmtree(output, ignore_errors=True)
             log = logs / f"scale-{size}-{mode}.log"
@@ -376,18 +385,18 @@ def summarize(results: dict) -> dict:
             "versus_template_median_ratio": _median(ratios),
             "template_accuracy": _median([p["template"]["accuracy"] for p in with_template]),
         })
-    in_memory = sorted((row for row in results["scale"] if row["mode"] == "in_memory"),
-                       key=lambda row: row["rows"])
-    if len(in_memory) >= 2:
+    default = sorted((row for row in results["scale"] if row["mode"] == DEFAULT_MODE),
+                     key=lambda row: row["rows"])
+    if len(default) >= 2:
         import math
 
-        small, large = in_memory[-2], in_memory[-1]
+        small, large = default[-2], default[-1]
         summary["growth_exponent"] = round(math.log(large["seconds"] / small["seconds"])
                                            / math.log(large["rows"] / small["rows"]), 3)
         summary["growth_between"] = [small["rows"], large["rows"]]
-    if in_memory:
-        summary["largest_rows"] = in_memory[-1]["rows"]
-        summary["largest_minutes"] = round(in_memory[-1]["seconds"] / 60, 2)
+    if default:
+        summary["largest_rows"] = default[-1]["rows"]
+        summary["largest_minutes"] = round(default[-1]["seconds"] / 60, 2)
     return summary
 
 
@@ -430,8 +439,8 @@ def write_bench_docs(results: dict, results_file: Path, docs: Path) -> tuple[Pat
 
 
 def largest_run_shares(scale: list[dict]) -> dict | None:
-    """The largest in-process run: its rows, seconds and each component's share of its time."""
-    runs = [row for row in scale if row["mode"] == "in_memory"]
+    """The largest run in the default mode: its rows, seconds and each component's share of its time."""
+    runs = [row for row in scale if row["mode"] == DEFAULT_MODE]
     if not runs:
         return None
     run = max(runs, key=lambda row: row["rows"])
@@ -441,19 +450,19 @@ def largest_run_shares(scale: list[dict]) -> dict | None:
 
 
 def beam_mode_ratios(scale: list[dict]) -> list[dict]:
-    """Per size run both ways, each component's multi-processing time over its in-process time."""
-    in_memory = {row["rows"]: row for row in scale if row["mode"] == "in_memory"}
+    """Per size run in several modes, each component's time in another mode over its default time."""
+    default = {row["rows"]: row for row in scale if row["mode"] == DEFAULT_MODE}
     comparisons = []
     for row in scale:
-        if row["mode"] != "multi_processing" or row["rows"] not in in_memory:
+        if row["mode"] == DEFAULT_MODE or row["rows"] not in default:
             continue
-        base = in_memory[row["rows"]]
+        base = default[row["rows"]]
         for name in (*SCALE_COMPONENTS, None):
             before = base["seconds"] if name is None else base["components"].get(name, {}).get("seconds")
             after = row["seconds"] if name is None else row["components"].get(name, {}).get("seconds")
             if before and after:
-                comparisons.append({"rows": row["rows"], "component": name or "whole run",
-                                    "in_memory": before, "multi_processing": after,
+                comparisons.append({"rows": row["rows"], "mode": row["mode"],
+                                    "component": name or "whole run", "default": before, "other": after,
                                     "ratio": round(after / before, 2)})
     return comparisons
 
@@ -486,7 +495,7 @@ def plot_bench(results: dict, path: Path) -> Path:
     left.set_ylabel("wall seconds (whole process)")
     left.set_title("Full run on the taxi CSV")
     left.legend(frameon=False, fontsize=8)
-    for mode, marker in (("in_memory", "o"), ("multi_processing", "s")):
+    for mode, marker in zip(BEAM_MODES, "osd"):
         rows = sorted((r for r in results["scale"] if r["mode"] == mode), key=lambda r: r["rows"])
         if rows:
             right.plot([r["rows"] for r in rows], [r["seconds"] for r in rows], marker=marker, label=mode)

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     all_bench.add_argument("--sample-rows", type=int, help="use the first N taxi rows (default: all)")
     all_bench.add_argument("--sizes", default="15000,150000,1500000", help="synthetic sizes, comma-separated")
     all_bench.add_argument("--modes-at", default="150000",
-                           help="sizes also run with Beam multi-processing (comma-separated, or none)")
+                           help="sizes also run all in-process and all multi-processing (comma-separated, or none)")
     all_bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
                            help="config override for the scale runs only (repeatable)")
     all_bench.add_argument("--trainer-pairs", type=int, default=3)
@@ -252,7 +252,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     with output_to_log(log_file) as terminal:
         terminal.print("  loading TensorFlow and TFX…", highlight=False)
         progress = ComponentProgress(terminal)
-        result = run_local(config, progress)
+        result = run_local(config, progress, rows)
         failed = progress.fail_current() if result.error else None
     wall_seconds = time.perf_counter() - started
     from pipeline import store as mlmd
@@ -374,7 +374,7 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
         span_config = config.model_copy(update={"spans": span})
         rows = check_input_data(span_config)
         with output_to_log(log_file):
-            result = run_local(span_config)
+            result = run_local(span_config, rows=rows)
         store = mlmd.open_store(metadata_connection(config))
         record_run_facts(store, span_config, args.config, result.error)
         write_run_report(store, config, log_file)

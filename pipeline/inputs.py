@@ -37,6 +37,9 @@ class PipelineInputs:
     fail_on: list[str]
     schema_file: str | None = None
     beam_pipeline_args: list[str] = field(default_factory=list)
+    # Added after beam_pipeline_args for one component each.
+    example_gen_beam_args: list[str] = field(default_factory=list)
+    evaluator_beam_args: list[str] = field(default_factory=list)
     enable_cache: bool = True
     # Local runs find the baseline with a Resolver node; open-source Kubeflow has
     # no resolver executor, so its runner turns this off.
@@ -194,8 +197,12 @@ def component_configs(config: PipelineConfig, backup_root: str) -> tuple[dict[st
     return transform_config, trainer_config
 
 
-def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
-    """PipelineInputs for a run on this machine, everything under paths.output."""
+def local_pipeline_inputs(config: PipelineConfig, rows: int | None = None) -> PipelineInputs:
+    """PipelineInputs for a run on this machine, everything under paths.output.
+
+    `rows`, the number of input rows when they were counted, decides the
+    Evaluator's Beam arguments.
+    """
     paths = config.paths
     data_root, pattern = data_source(paths.data, config.spans, config.window, paths.output / "windows")
     transform_config, trainer_config = component_configs(
@@ -215,6 +222,8 @@ def local_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
         compare_with_previous_statistics=config.validation.drift,
         span=config.spans if isinstance(config.spans, int) and "{SPAN}" in pattern else None,
         beam_pipeline_args=list(config.beam_args),
+        example_gen_beam_args=list(config.component_beam_args.example_gen),
+        evaluator_beam_args=config.component_beam_args.evaluator_args(rows),
         enable_cache=config.enable_cache,
     )
 

@@ -49,8 +49,11 @@ def disable_beam_state_cache() -> None:
     worker_handlers.STATE_CACHE_SIZE_MB = 0
 
 
-def run_local(config: PipelineConfig, progress_handler: logging.Handler | None = None) -> LocalRun:
+def run_local(config: PipelineConfig, progress_handler: logging.Handler | None = None,
+              rows: int | None = None) -> LocalRun:
     """Builds and runs the pipeline; returns timings and the error, if a component failed.
+
+    `rows` is the number of input rows the pre-flight check counted, if it ran.
 
     TensorFlow and TFX are imported here, not at module import, so that the CLI
     validates configuration before paying for them.
@@ -68,7 +71,7 @@ def run_local(config: PipelineConfig, progress_handler: logging.Handler | None =
     absl_logging.set_verbosity(absl_logging.INFO)
     disable_beam_state_cache()
     import_seconds = time.perf_counter() - started
-    pipeline = create_pipeline(local_pipeline_inputs(config), metadata_connection(config))
+    pipeline = create_pipeline(local_pipeline_inputs(config, rows), metadata_connection(config))
     absl_logger = logging.getLogger("absl")
     if progress_handler is not None:
         absl_logger.addHandler(progress_handler)

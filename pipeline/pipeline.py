@@ -57,6 +57,8 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
             if inputs.span is not None else None
         ),
     ).with_id(EXAMPLE_GEN_ID)
+    if inputs.example_gen_beam_args:
+        example_gen.with_beam_pipeline_args(inputs.example_gen_beam_args)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if inputs.schema_file:
         schema_gen = ImportSchemaGen(schema_file=inputs.schema_file)
@@ -139,6 +141,8 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         baseline_model=baseline_model,
         eval_config=build_eval_config(inputs.evaluation),
     )
+    if inputs.evaluator_beam_args:
+        evaluator.with_beam_pipeline_args(inputs.evaluator_beam_args)
     verdict = Verdict(
         model=trainer.outputs["model"],
         evaluation=evaluator.outputs["evaluation"],

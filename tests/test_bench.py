@@ -42,7 +42,7 @@ def test_smoke_measures_a_cold_run_and_both_kinds_of_rerun(smoke):
 def test_smoke_measures_scale_and_start_up(smoke):
     _, results, _, _ = smoke
     [row] = results["scale"]
-    assert row["rows"] == 400 and row["mode"] == "in_memory"
+    assert row["rows"] == 400 and row["mode"] == "default"
     assert row["max_rss_mib"] > 200, "the peak memory of a process that loaded TensorFlow"
     assert set(row["components"]) >= {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"}
     evaluator = results["evaluator"]
@@ -59,7 +59,7 @@ def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
     assert docs_after == docs_before, "a smoke run must not touch docs/"
     cold = results["pairs"][0]["ours"]["seconds"]
     assert f"| 1 | {cold:.1f} |" in markdown
-    assert "| 400 | in_memory |" in markdown
+    assert "| 400 | default |" in markdown
     assert "### Where the Evaluator's time goes" in markdown
     [row] = results["scale"]
     share = round(100 * row["components"]["Evaluator"]["seconds"] / row["seconds"])

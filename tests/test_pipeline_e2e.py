@@ -198,7 +198,9 @@ def test_a_clearly_worse_model_is_not_released_and_why_says_so(pipeline_runs, ta
     pushed_before = sorted(p.name for p in (output / "serving").iterdir())
     worse = subprocess.run(
         cli("run", "--data", str(taxi_sample_dir), "--output", str(output),
-            "--set", "training.epochs=1", "--set", "training.learning_rate=0.00001"),
+            "--set", "training.epochs=1", "--set", "training.learning_rate=0.00001",
+            # The Evaluator's worker processes, which by default only large inputs get.
+            "--set", "component_beam_args.evaluator_from_rows=0"),
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
     )
     assert worse.returncode == 0, worse.stdout + worse.stderr
@@ -206,6 +208,9 @@ def test_a_clearly_worse_model_is_not_released_and_why_says_so(pipeline_runs, ta
     assert "FAIL Overall auc" in worse.stdout and "vs baseline" in worse.stdout
     assert "Pushed      nothing" in worse.stdout
     assert sorted(p.name for p in (output / "serving").iterdir()) == pushed_before
+    # Beam's worker processes log through the job service; in-process runs have no such lines.
+    log = max((output / "logs").glob("run-*.log"), key=lambda path: path.stat().st_mtime).read_text()
+    assert "local_job_service: Worker" in log, "the Evaluator ran no Beam worker process"
     why = subprocess.run(cli("why", "--store", str(output / "metadata.sqlite")), cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=60)
     assert why.returncode == 0

@@ -16,6 +16,7 @@ class ModelHyperparameters:
     embedding_dim: int
     dropout: float
     learning_rate: float
+    steps_per_execution: int = 1
 
 
 def build_model(
@@ -59,5 +60,6 @@ def build_model(
             keras.metrics.Recall(name="recall"),
             F1Score(name="f1"),
         ],
+        steps_per_execution=hparams.steps_per_execution,
     )
     return model

@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 TRAINING_RECORD = "training_record.json"
 # The Keras model without the Transform graph, for analysis in Python.
 KERAS_MODEL_FILE = "model.keras"
-# TensorBoard batch-level scalars every this many steps.
-TENSORBOARD_UPDATE_STEPS = 20
+# TensorBoard batch-level scalars every this many steps (or every call into
+# TensorFlow, when training.steps_per_execution is larger).
+TENSORBOARD_UPDATE_STEPS = 16
 
 
 @dataclass
@@ -150,6 +151,7 @@ def hyperparameters(training: dict[str, Any]) -> ModelHyperparameters:
         embedding_dim=int(training["embedding_dim"]),
         dropout=float(training["dropout"]),
         learning_rate=float(training["learning_rate"]),
+        steps_per_execution=int(training.get("steps_per_execution", 1)),
     )
 
 
@@ -209,7 +211,9 @@ def training_callbacks(training: dict[str, Any], log_dir: str, backup_dir: str) 
             restore_best_weights=True,
         ),
         LearningRateLogger(),
-        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=TENSORBOARD_UPDATE_STEPS),
+        # Keras calls batch callbacks once per execution of steps_per_execution steps.
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=max(
+            1, TENSORBOARD_UPDATE_STEPS // int(training.get("steps_per_execution", 1)))),
     ]
 
 
