@@ -495,7 +495,7 @@ def plot_bench(results: dict, path: Path) -> Path:
     left.set_ylabel("wall seconds (whole process)")
     left.set_title("Full run on the taxi CSV")
     left.legend(frameon=False, fontsize=8)
-    for mode, marker in zip(BEAM_MODES, "osd"):
+    for mode, marker in zip(BEAM_MODES, "osd", strict=True):
         rows = sorted((r for r in results["scale"] if r["mode"] == mode), key=lambda r: r["rows"])
         if rows:
             right.plot([r["rows"] for r in rows], [r["seconds"] for r in rows], marker=marker, label=mode)

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     all_bench.add_argument("--sample-rows", type=int, help="use the first N taxi rows (default: all)")
     all_bench.add_argument("--sizes", default="15000,150000,1500000", help="synthetic sizes, comma-separated")
     all_bench.add_argument("--modes-at", default="150000",
-                           help="sizes also run all in-process and all multi-processing (comma-separated, or none)")
+                           help="sizes also run all in-process and all multi-processing (comma-separated)")
     all_bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
                            help="config override for the scale runs only (repeatable)")
     all_bench.add_argument("--trainer-pairs", type=int, default=3)
