@@ -120,7 +120,9 @@ class TrainingConfig(_Strict):
     early_stopping_patience: Annotated[int, Field(ge=1)] = 3
     # Training steps Keras runs per call into TensorFlow. The same steps and
     # updates either way; fewer calls spend less time in Python between steps.
-    steps_per_execution: Annotated[int, Field(ge=1, le=1000)] = 1
+    # One replica only (keras-team/keras#19246); tf.data refuses more than 32
+    # calls of get_next in one function (keras-team/keras#20344).
+    steps_per_execution: Annotated[int, Field(ge=1, le=32)] = 1
     # An epoch reads at most this many training (and validation) examples; null
     # reads the whole split. The datasets repeat, so later epochs carry on where
     # the last one stopped and large data is still covered over the epochs.

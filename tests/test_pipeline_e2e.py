@@ -64,6 +64,24 @@ def test_summary_reports_progress_verdict_and_push_on_one_screen(pipeline_runs):
     assert len(text.splitlines()) <= 50
 
 
+def test_one_replica_trains_several_steps_per_execution_with_batch_scalars(pipeline_runs):
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from configs.settings import load_config
+
+    output = pipeline_runs[0]
+    [model_run] = (output / "pipeline_root" / "Trainer" / "model_run").iterdir()
+    record = json.loads((model_run / "training_record.json").read_text())
+    requested = load_config(None, check_paths=False).training.steps_per_execution
+    assert requested > 1 and record["replicas"] == 1
+    assert record["steps_per_execution"] == requested
+    events = EventAccumulator(str(model_run / "train"))
+    events.Reload()
+    assert {"batch_loss", "batch_auc", "epoch_loss"} <= set(events.Tags()["tensors"])
+
+
 def test_pushed_model_scores_serialized_raw_examples(pipeline_runs):
     import tensorflow as tf
 
