@@ -169,7 +169,8 @@ def template_project(work: Path, log: Path) -> Path:
     installed tfx package into a scratch folder, and the tutorial's "uncomment
     components.append(...)" steps are applied there.
     """
-    project = work / "taxi-template"
+    # Absolute: `tfx template copy` runs in `work` and would resolve a relative destination from there.
+    project = work.resolve() / "taxi-template"
     if not project.exists():
         tfx_cli = Path(sys.executable).with_name("tfx")
         measured = timed_process([str(tfx_cli), "template", "copy", "--pipeline_name=taxi-template",
