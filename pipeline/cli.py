@@ -525,7 +525,8 @@ def command_bench_all(args: argparse.Namespace, console: Console) -> int:
         return () if text.strip() in ("", "none") else tuple(int(item) for item in text.split(","))
 
     if args.smoke:
-        plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,), modes_at=(),
+        plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,),
+                         modes_at=(),
                          scale_overrides=("training.epochs=1",), trainer_pairs=0, evaluator_examples=100)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:
