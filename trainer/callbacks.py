@@ -14,6 +14,8 @@ class TrainingDivergedError(RuntimeError):
 class LossGuard(keras.callbacks.Callback):
     """Stops training with an error as soon as the loss is not finite or exceeds a bound.
 
+    Keras calls it once per execution, every training.steps_per_execution steps.
+
     Keras' TerminateOnNaN only stops training, after which TFX would export and
     evaluate the broken model. Raising fails the Trainer, so nothing downstream runs.
     """
