@@ -83,7 +83,7 @@ image: ## build and push the pipeline image: make image IMAGE=registry/taxi-tfx:
 
 BENCH_ARGS ?=
 bench: setup data ## measure: vs TFX's template, cached rerun, scale, trainer, start-up -> docs/benchmarks.md (long)
-	@$(PY) -m pipeline bench all $(BENCH_ARGS)
+	@$(PY) -m benchmarks all $(BENCH_ARGS)
 
 check-config: setup ## validate CONFIG and print it
 	@$(PY) -m pipeline check-config --config $(CONFIG)

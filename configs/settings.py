@@ -38,22 +38,7 @@ class PathsConfig(_Strict):
     schema_file: Path | None = Field(
         default=None, description="Curated schema (ImportSchemaGen); null infers one (SchemaGen)."
     )
-
-    @property
-    def pipeline_root(self) -> Path:
-        return self.output / "pipeline_root"
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.output / "metadata.sqlite"
-
-    @property
-    def serving_dir(self) -> Path:
-        return self.output / "serving"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.output / "logs"
+    # What goes where under `output` is pipeline.layout.OutputLayout's business.
 
 
 class LabelConfig(_Strict):
@@ -261,10 +246,6 @@ class PipelineConfig(_Strict):
         if self.label.column in self.features.columns():
             raise ValueError(f"label column {self.label.column!r} is also declared as a feature")
         return self
-
-    @property
-    def metrics_dir(self) -> Path:
-        return self.monitoring.textfile_dir or self.paths.output / "metrics"
 
     def metadata_password(self) -> str | None:
         return os.environ.get(self.metadata.password_env)

@@ -20,10 +20,11 @@ from pathlib import Path
 from configs.settings import PipelineConfig
 from pipeline import store as mlmd
 from pipeline.inputs import PROJECT_ROOT, data_files
+from pipeline.layout import OutputLayout
+from pipeline.run_facts import INPUT_FINGERPRINT as FINGERPRINT_KEY
+from pipeline.run_facts import SERVING_NEWEST as SERVING_KEY
+from pipeline.run_facts import STOP_REASON as STOP_KEY
 
-FINGERPRINT_KEY = "input_fingerprint"
-SERVING_KEY = "serving_newest"
-STOP_KEY = "stop_reason"
 # Every package of this project that a run executes, and the libraries whose
 # versions change what the components compute.
 PROJECT_PACKAGES = ("components", "configs", "data", "pipeline", "trainer")
@@ -80,7 +81,7 @@ def newest_served_version(serving_dir: Path) -> str:
     return str(max(versions)) if versions else "-"
 
 
-def run_facts(fingerprint: str, serving_dir: Path) -> dict[str, str]:
+def freshness_facts(fingerprint: str, serving_dir: Path) -> dict[str, str]:
     """What the up-to-date check needs to find on a run's context afterwards."""
     return {FINGERPRINT_KEY: fingerprint, SERVING_KEY: newest_served_version(serving_dir)}
 
@@ -102,7 +103,7 @@ def up_to_date_run(store, config: PipelineConfig, fingerprint: str):
     if STOP_KEY in facts:
         return None
     if SERVING_KEY not in facts or \
-            facts[SERVING_KEY].string_value != newest_served_version(config.paths.serving_dir):
+            facts[SERVING_KEY].string_value != newest_served_version(OutputLayout.of(config).serving_dir):
         return None
     executions = mlmd.component_executions(store, run)
     if not executions or any(item.state not in FINISHED_STATES for item in executions):

@@ -12,6 +12,8 @@ from typing import Any
 
 from configs.settings import PipelineConfig
 from data.spans import SPAN_PREFIX, span_folders
+from pipeline.layout import KubeflowStateLayout, OutputLayout
+from pipeline.run_facts import CODE_SHA256, GIT_COMMIT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The code TFX calls by dotted path. Its hash is part of the Transform and
@@ -150,7 +152,7 @@ def user_code_version() -> dict[str, str]:
         for source in sorted((PROJECT_ROOT / package).rglob("*.py")):
             digest.update(source.relative_to(PROJECT_ROOT).as_posix().encode())
             digest.update(source.read_bytes())
-    return {"code_sha256": digest.hexdigest()[:16], "git_commit": _git_commit()}
+    return {CODE_SHA256: digest.hexdigest()[:16], GIT_COMMIT: _git_commit()}
 
 
 def _git_commit() -> str:
@@ -187,7 +189,7 @@ def component_configs(config: PipelineConfig, backup_root: str) -> tuple[dict[st
         "label": config.label.model_dump(),
         # Only the content hash: a new commit that leaves the code alone
         # must not invalidate the cache.
-        "code_sha256": user_code_version()["code_sha256"],
+        CODE_SHA256: user_code_version()[CODE_SHA256],
     }
     trainer_config = {
         **transform_config,
@@ -203,21 +205,20 @@ def local_pipeline_inputs(config: PipelineConfig, rows: int | None = None) -> Pi
     `rows`, the number of input rows when they were counted, decides the
     Evaluator's Beam arguments.
     """
-    paths = config.paths
-    data_root, pattern = data_source(paths.data, config.spans, config.window, paths.output / "windows")
-    transform_config, trainer_config = component_configs(
-        config, str((paths.output / "trainer_backups").resolve()))
+    paths, layout = config.paths, OutputLayout.of(config)
+    data_root, pattern = data_source(paths.data, config.spans, config.window, layout.windows_dir)
+    transform_config, trainer_config = component_configs(config, str(layout.trainer_backups_dir.resolve()))
     return PipelineInputs(
         pipeline_name=config.pipeline_name,
-        pipeline_root=str(paths.pipeline_root.resolve()),
+        pipeline_root=str(layout.pipeline_root.resolve()),
         data_root=data_root,
         data_pattern=pattern,
-        serving_dir=str(paths.serving_dir.resolve()),
+        serving_dir=str(layout.serving_dir.resolve()),
         transform_config=transform_config,
         trainer_config=trainer_config,
         evaluation=config.evaluation.model_dump(),
         fail_on=list(config.validation.fail_on),
-        schema_file=(str(content_addressed_copy(paths.schema_file, paths.output / "schemas").resolve())
+        schema_file=(str(content_addressed_copy(paths.schema_file, layout.schemas_dir).resolve())
                      if paths.schema_file else None),
         compare_with_previous_statistics=config.validation.drift,
         span=config.spans if isinstance(config.spans, int) and "{SPAN}" in pattern else None,
@@ -240,8 +241,8 @@ def kubeflow_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
     if config.window > 1:
         raise ValueError("window > 1 needs the local runner (it links span files on disk); "
                          "on Kubeflow use window: 1")
-    state_dir = kubeflow.state_dir.rstrip("/")
-    transform_config, trainer_config = component_configs(config, f"{state_dir}/trainer_backups")
+    state = KubeflowStateLayout(kubeflow.state_dir)
+    transform_config, trainer_config = component_configs(config, state.trainer_backups)
     pattern = f"{SPAN_PREFIX}*/*.csv" if config.spans == "all" else f"{SPAN_PREFIX}{{SPAN}}/*.csv"
     return PipelineInputs(
         pipeline_name=config.pipeline_name,
@@ -257,8 +258,7 @@ def kubeflow_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
         resolve_baseline=False,
         baseline_from_serving_dir=True,
         compare_with_previous_statistics=False,
-        statistics_reference_file=(f"{state_dir}/accepted_statistics.json"
-                                   if config.validation.drift else None),
+        statistics_reference_file=state.accepted_statistics_file if config.validation.drift else None,
         span=config.spans if isinstance(config.spans, int) else None,
         beam_pipeline_args=list(kubeflow.beam_args),
         enable_cache=config.enable_cache,

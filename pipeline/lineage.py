@@ -6,35 +6,20 @@ Imports ml_metadata only; never TensorFlow or TFX.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.artifact_types import EVALUATION_VERDICT
+from components.versioned_pusher.properties import (
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+    REUSED_EXISTING_VERSION,
+)
+from pipeline import run_facts as facts
 from pipeline import store as mlmd
-from pipeline.summary import RunSummary, read_verdict, summarize_run
-
-
-def find_run(store, run: str | None, pipeline_name: str | None = None) -> metadata_store_pb2.Context:
-    """A pipeline run by id, unique id prefix, or the newest one when run is None or 'latest'."""
-    runs = mlmd.pipeline_runs(store, pipeline_name)
-    if not runs:
-        raise mlmd.StoreError("the metadata store holds no pipeline run yet")
-    if run in (None, "latest"):
-        return runs[0]
-    matches = [context for context in runs if context.name == run]
-    matches = matches or [context for context in runs if context.name.startswith(run)]
-    if len(matches) != 1:
-        known = ", ".join(context.name for context in runs[:5])
-        problem = "no run" if not matches else f"{len(matches)} runs"
-        raise mlmd.StoreError(f"{problem} match {run!r}; newest runs: {known}")
-    return matches[0]
-
-
-def run_summary(store, run: str | None, pipeline_name: str | None = None) -> RunSummary:
-    return summarize_run(store, find_run(store, run, pipeline_name))
+from pipeline.outcome import RunOutcome, find_run, read_outcome, recent_outcomes, utc
+from trainer.record import read_training_record
 
 
 @dataclass(frozen=True)
@@ -52,17 +37,17 @@ def pushed_models(store) -> list[PushedModelRow]:
     rows = []
     for artifact in store.get_artifacts_by_type("PushedModel"):
         # A rerun that found its model already pushed reuses the version: list it once.
-        reused = mlmd.custom_value(artifact, "reused_existing_version")
-        if not mlmd.custom_value(artifact, "pushed") or reused:
+        reused = mlmd.custom_value(artifact, REUSED_EXISTING_VERSION)
+        if not mlmd.custom_value(artifact, PUSHED) or reused:
             continue
         run = _producing_run(store, artifact)
-        verdict = _run_verdict(store, run) if run is not None else None
-        overall = (verdict or {}).get("slices", {}).get("Overall", {})
+        outcome = read_outcome(store, run) if run is not None else None
+        overall = ((outcome.verdict if outcome else None) or {}).get("slices", {}).get("Overall", {})
         rows.append(PushedModelRow(
-            version=str(mlmd.custom_value(artifact, "pushed_version") or "?"),
-            path=str(mlmd.custom_value(artifact, "pushed_destination") or ""),
+            version=str(mlmd.custom_value(artifact, PUSHED_VERSION) or "?"),
+            path=str(mlmd.custom_value(artifact, PUSHED_DESTINATION) or ""),
             run_id=run.name if run is not None else "?",
-            pushed_at=_utc(artifact.create_time_since_epoch),
+            pushed_at=utc(artifact.create_time_since_epoch),
             auc=overall.get("auc"),
             binary_accuracy=overall.get("binary_accuracy"),
         ))
@@ -78,18 +63,6 @@ def _producing_run(store, artifact) -> metadata_store_pb2.Context | None:
     return None
 
 
-def _run_verdict(store, run) -> dict | None:
-    executions = store.get_executions_by_context(run.id)
-    outputs = mlmd.output_artifacts(store, [execution.id for execution in executions])
-    for artifact in mlmd.artifacts_of_type(outputs, EVALUATION_VERDICT):
-        return read_verdict(artifact.uri)
-    return None
-
-
-def _utc(milliseconds: int) -> str:
-    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 # ---------------------------------------------------------------------------
 # Runs, provenance, differences and pictures.
 # ---------------------------------------------------------------------------
@@ -98,7 +71,6 @@ def _utc(milliseconds: int) -> str:
 # candidate model through its baseline into every run before it.
 BASELINE_INPUT_KEYS = frozenset({"baseline_model"})
 DEFAULT_HOPS = 12
-RUN_ANNOTATIONS = ("git_commit", "code_sha256", "config_file", "data_spans")
 
 
 @dataclass(frozen=True)
@@ -109,45 +81,18 @@ class RunRow:
     states: dict[str, str]
     blessed: bool | None
     pushed_version: str | None
+    status: str
 
-    @property
-    def status(self) -> str:
-        failed = [name for name, state in self.states.items() if state == "FAILED"]
-        if failed:
-            return f"failed at {', '.join(failed)}"
-        if any(state == "RUNNING" for state in self.states.values()):
-            return "running or killed"
-        cached = sum(state == "CACHED" for state in self.states.values())
-        return f"complete ({cached} cached)" if cached else "complete"
+    @classmethod
+    def of(cls, outcome: RunOutcome) -> RunRow:
+        return cls(run_id=outcome.run_id, started=utc(outcome.started_ms), seconds=outcome.seconds,
+                   states=outcome.states, blessed=outcome.blessed, pushed_version=outcome.pushed_version,
+                   status=outcome.status)
 
 
 def list_runs(store, pipeline_name: str | None = None, limit: int | None = None) -> list[RunRow]:
     """Pipeline runs, newest first, with component states, blessing and push."""
-    rows = []
-    for run in mlmd.pipeline_runs(store, pipeline_name)[:limit]:
-        executions = mlmd.component_executions(store, run)
-        # Only the run's own Verdict and Pusher: the baseline resolver also
-        # outputs an (older) blessing.
-        blessings = _produced_by(store, executions, "Verdict", "ModelBlessing")
-        pushed = [a for a in _produced_by(store, executions, "Pusher", "PushedModel")
-                  if mlmd.custom_value(a, "pushed")]
-        start = min((e.execution.create_time_since_epoch for e in executions),
-                    default=run.create_time_since_epoch)
-        end = max((e.execution.last_update_time_since_epoch for e in executions), default=start)
-        rows.append(RunRow(
-            run_id=run.name,
-            started=_utc(start),
-            seconds=(end - start) / 1000,
-            states={e.component: e.state for e in executions},
-            blessed=bool(mlmd.custom_value(blessings[0], "blessed")) if blessings else None,
-            pushed_version=str(mlmd.custom_value(pushed[0], "pushed_version")) if pushed else None,
-        ))
-    return rows
-
-
-def _produced_by(store, executions, component: str, type_name: str) -> list:
-    ids = [e.execution.id for e in executions if e.component == component]
-    return mlmd.artifacts_of_type(mlmd.output_artifacts(store, ids), type_name) if ids else []
+    return [RunRow.of(outcome) for outcome in recent_outcomes(store, pipeline_name, limit)]
 
 
 def execution_details(execution) -> dict[str, object]:
@@ -164,8 +109,8 @@ def execution_details(execution) -> dict[str, object]:
         # Transform receives the same custom_config; hyperparameters only matter to the Trainer.
         if "Trainer" in execution.type:
             details.update({f"training.{k}": v for k, v in config.get("training", {}).items()})
-        if "code_sha256" in config:
-            details["code_sha256"] = config["code_sha256"]
+        if facts.CODE_SHA256 in config:
+            details[facts.CODE_SHA256] = config[facts.CODE_SHA256]
     return details
 
 
@@ -179,22 +124,12 @@ def artifact_details(artifact) -> dict[str, object]:
             value = getattr(prop, prop.WhichOneof("value")) if prop.WhichOneof("value") else None
         if isinstance(value, (int, float, str)) and value != "":
             details[key] = value
-    record = _training_record(artifact)
+    record = read_training_record(artifact.uri) if artifact.type == "ModelRun" else None
     if record:
         details.update({"strategy": record.get("strategy"), "replicas": record.get("replicas"),
                         "global_batch_size": record.get("global_batch_size"),
                         "epochs_run": record.get("epochs_run")})
     return details
-
-
-def _training_record(artifact) -> dict:
-    if artifact.type != "ModelRun":
-        return {}
-    path = os.path.join(artifact.uri, "training_record.json")
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as reader:
-        return json.load(reader)
 
 
 @dataclass
@@ -222,7 +157,7 @@ def resolve_target(store, target: str, pipeline_name: str | None = None):
             raise mlmd.StoreError(f"no artifact with id {target}")
         return found[0]
     if target == "latest-pushed":
-        pushed = [a for a in store.get_artifacts_by_type("PushedModel") if mlmd.custom_value(a, "pushed")]
+        pushed = [a for a in store.get_artifacts_by_type("PushedModel") if mlmd.custom_value(a, PUSHED)]
         if not pushed:
             raise mlmd.StoreError("no model has been pushed yet")
         return max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
@@ -331,28 +266,25 @@ class Change:
     after: object
 
 
-def run_facts(store, run) -> dict[str, dict[str, object]]:
+def comparable_facts(store, run) -> dict[str, dict[str, object]]:
     """Everything diff compares, by section, for one run."""
-    facts: dict[str, dict[str, object]] = {"run": {}, "data": {}, "properties": {}, "metrics": {}}
-    for key in RUN_ANNOTATIONS:
-        value = mlmd.custom_value(run, key)
-        if value is not None:
-            facts["run"][key] = value
+    sections: dict[str, dict[str, object]] = {"run": {}, "data": {}, "properties": {}, "metrics": {}}
+    sections["run"].update(facts.described_facts(run))
     for item in mlmd.component_executions(store, run):
         details = execution_details(_producing_execution(store, item.execution))
         for key, value in details.items():
             section = "data" if key in ("input_base", "span", "input_fingerprint") else "properties"
-            facts[section][f"{item.component}.{key}"] = value
-    summary = summarize_run(store, run)
-    facts["run"]["anomalies"] = len(summary.anomalies)
-    facts["run"]["failed_components"] = ", ".join(summary.failed_components()) or "none"
-    if summary.verdict is not None:
-        facts["run"]["blessed"] = summary.verdict["blessed"]
-        for slice_name, metrics in summary.verdict["slices"].items():
+            sections[section][f"{item.component}.{key}"] = value
+    outcome = read_outcome(store, run)
+    sections["run"]["anomalies"] = len(outcome.anomalies)
+    sections["run"]["failed_components"] = ", ".join(outcome.failed_components()) or "none"
+    if outcome.verdict is not None:
+        sections["run"]["blessed"] = outcome.verdict["blessed"]
+        for slice_name, metrics in outcome.verdict["slices"].items():
             for name in ("auc", "binary_accuracy", "example_count"):
                 if metrics.get(name) is not None:
-                    facts["metrics"][f"{slice_name} · {name}"] = metrics[name]
-    return facts
+                    sections["metrics"][f"{slice_name} · {name}"] = metrics[name]
+    return sections
 
 
 def _producing_execution(store, execution):
@@ -369,7 +301,7 @@ def _producing_execution(store, execution):
 
 def diff_runs(store, run_a, run_b) -> list[Change]:
     """What differs between two runs: code, data, properties per component, metrics, blessing."""
-    before, after = run_facts(store, run_a), run_facts(store, run_b)
+    before, after = comparable_facts(store, run_a), comparable_facts(store, run_b)
     changes = []
     for section in before:
         for key in sorted(set(before[section]) | set(after[section])):

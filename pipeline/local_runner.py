@@ -1,7 +1,9 @@
 """Runs the pipeline on this machine: LocalDagRunner, ML Metadata, Beam DirectRunner.
 
-This runner owns the physical layout: the pipeline root, the metadata store and
-the serving directory all live under ``paths.output`` of the configuration.
+The pipeline root, the metadata store and the serving directory all live under
+``paths.output`` of the configuration, where OutputLayout puts them. The run id
+is chosen by the caller, so that the run service records its facts on the run
+this process started, whatever else runs against the same store.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from configs.settings import PipelineConfig
 from pipeline import store as mlmd
@@ -24,16 +27,25 @@ class LocalRun:
     error: BaseException | None = None
 
 
-def metadata_connection(config: PipelineConfig):
-    """The MLMD connection the configuration asks for: SQLite file, MySQL or PostgreSQL."""
-    meta = config.metadata
-    if meta.kind == "sqlite":
-        config.paths.output.mkdir(parents=True, exist_ok=True)
-        return mlmd.sqlite_connection(config.paths.metadata_path.resolve())
-    user = f"{meta.user}@" if meta.user else ""
-    port = f":{meta.port}" if meta.port else ""
-    url = f"{meta.kind}://{user}{meta.host}{port}/{meta.database}"
-    return mlmd.connection_from_url(url, password=config.metadata_password())
+def new_run_id() -> str:
+    """An id in the form TFX's LocalDagRunner gives its runs (ISO time to the microsecond)."""
+    return datetime.now().isoformat()
+
+
+def pinned_run_id_runner(run_id: str):
+    """A LocalDagRunner whose pipeline_run context is named run_id instead of the time it starts."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class PinnedRunIdRunner(LocalDagRunner):
+        def run_with_ir(self, pipeline, run_options=None):
+            # LocalDagRunner substitutes its own id only where the parameter is still open.
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            return super().run_with_ir(pipeline, run_options)
+
+    return PinnedRunIdRunner()
 
 
 def disable_beam_state_cache() -> None:
@@ -49,9 +61,9 @@ def disable_beam_state_cache() -> None:
     worker_handlers.STATE_CACHE_SIZE_MB = 0
 
 
-def run_local(config: PipelineConfig, progress_handler: logging.Handler | None = None,
+def run_local(config: PipelineConfig, run_id: str, progress_handler: logging.Handler | None = None,
               rows: int | None = None) -> LocalRun:
-    """Builds and runs the pipeline; returns timings and the error, if a component failed.
+    """Builds and runs the pipeline as run `run_id`; returns timings and the error, if a component failed.
 
     `rows` is the number of input rows the pre-flight check counted, if it ran.
 
@@ -64,20 +76,19 @@ def run_local(config: PipelineConfig, progress_handler: logging.Handler | None =
 
     configure_devices(config.training.cpu_replicas)
     from absl import logging as absl_logging
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.pipeline import create_pipeline
 
     absl_logging.set_verbosity(absl_logging.INFO)
     disable_beam_state_cache()
     import_seconds = time.perf_counter() - started
-    pipeline = create_pipeline(local_pipeline_inputs(config, rows), metadata_connection(config))
+    pipeline = create_pipeline(local_pipeline_inputs(config, rows), mlmd.config_connection(config))
     absl_logger = logging.getLogger("absl")
     if progress_handler is not None:
         absl_logger.addHandler(progress_handler)
     started = time.perf_counter()
     try:
-        LocalDagRunner().run(pipeline)
+        pinned_run_id_runner(run_id).run(pipeline)
         error = None
     except Exception as caught:  # a component failed; the caller explains it
         log.exception("pipeline run failed")

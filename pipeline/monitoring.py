@@ -11,13 +11,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
-from pipeline.summary import RunSummary
+from pipeline.outcome import RunOutcome
 
 PREFIX = "taxi_tfx"
 
 
-def write_run_metrics(summary: RunSummary, pipeline_name: str, textfile_dir: Path) -> Path:
-    """Writes the run's evaluation, data and timing figures; returns the file path."""
+def write_run_metrics(summary: RunOutcome, pipeline_name: str, path: Path) -> Path:
+    """Writes the run's evaluation, data and timing figures to path (OutputLayout.metrics_file)."""
     registry = CollectorRegistry()
     labels = {"pipeline": pipeline_name}
     info = Gauge(f"{PREFIX}_run_info", "The pipeline run these figures come from (value 1).",
@@ -38,7 +38,6 @@ def write_run_metrics(summary: RunSummary, pipeline_name: str, textfile_dir: Pat
             for name, value in values.items():
                 if value is not None:
                     metric.labels(slice=slice_name, metric=name, **labels).set(value)
-    textfile_dir.mkdir(parents=True, exist_ok=True)
-    path = textfile_dir / f"{pipeline_name}.prom"
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
     return path

@@ -1,33 +1,28 @@
 """The run report: one self-contained HTML page per run, read back from ML Metadata.
 
-Everything comes from what the run recorded: MLMD for components, times and
-lineage; StatisticsGen's protos for the data; the validation report and the
-Verdict's verdict.json for decisions; the Trainer's TensorBoard event files and
-training record for training. Nothing here imports TensorFlow, so a report of
-an old run takes seconds. The page is rendered from a Jinja2 template with
-inline CSS and inline SVG charts: no scripts, fonts or network requests.
+Everything comes from what the run recorded, read through the run's outcome
+(pipeline.outcome): MLMD for components, times and lineage; StatisticsGen's
+protos for the data; the gate's report and the Verdict's file for decisions;
+the Trainer's TensorBoard event files and training record for training.
+Nothing here imports TensorFlow, so a report of an old run takes seconds. The
+page is rendered from a Jinja2 template with inline CSS and inline SVG charts:
+no scripts, fonts or network requests.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import types
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-from components.artifact_types import EVALUATION_VERDICT, VALIDATION_REPORT
-from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
-from pipeline import charts
-from pipeline import store as mlmd
-from pipeline.summary import read_verdict
+from components.validation_gate.anomalies import STATISTICS_FILE, AnomalyRow
+from pipeline import charts, run_facts
+from pipeline.outcome import GATE, PUSHER, RunOutcome, read_outcome, utc
+from trainer.record import read_training_record
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATISTICS_FILE = "FeatureStats.pb"
-REPORT_FILE = "validation_report.json"
-TRAINING_RECORD = "training_record.json"
 CURVE_METRICS = {"loss": "epoch_loss", "AUC": "epoch_auc"}
 SLICE_COLUMNS = ("example_count", "auc", "binary_accuracy", "precision", "recall")
 TOP_VALUES = 3
@@ -88,34 +83,28 @@ class Report:
 
 def build_report(store, run) -> Report:
     """Everything the page shows about one run."""
-    executions = mlmd.component_executions(store, run)
-    outputs = mlmd.output_artifacts(store, [item.execution.id for item in executions])
+    outcome = read_outcome(store, run)
     report = Report(
         pipeline_name=_pipeline_name(store, run),
         run_id=run.name,
-        started=_utc(min((i.execution.create_time_since_epoch for i in executions), default=0)),
-        facts={key: str(mlmd.custom_value(run, key)) for key in
-               ("config_file", "git_commit", "code_sha256", "data_spans") if mlmd.custom_value(run, key)},
-        components=_component_rows(executions),
-        stop_reason=mlmd.custom_value(run, "stop_reason"),
+        started=utc(min((i.execution.create_time_since_epoch for i in outcome.components), default=0)),
+        facts=run_facts.described_facts(run),
+        components=_component_rows(outcome.components),
+        stop_reason=outcome.stop_reason,
     )
     failed = [row.name for row in report.components if row.state == "FAILED"]
     report.stopped_at = failed[0] if failed else None
     report.timeline_svg = charts.timeline([(r.name, r.state, r.start, r.seconds) for r in report.components])
-    _add_data(report, store, executions, outputs)
-    _add_training(report, outputs)
-    _add_evaluation(report, outputs)
-    _add_lineage(report, store, run, outputs)
+    _add_data(report, store, outcome)
+    _add_training(report, outcome)
+    _add_evaluation(report, outcome)
+    _add_lineage(report, store, outcome)
     return report
 
 
 def _pipeline_name(store, run) -> str:
     parents = store.get_parent_contexts_by_context(run.id)
     return parents[0].name if parents else ""
-
-
-def _utc(milliseconds: int) -> str:
-    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _component_rows(executions) -> list[ComponentRow]:
@@ -125,10 +114,9 @@ def _component_rows(executions) -> list[ComponentRow]:
                          item.seconds) for item in ordered]
 
 
-def _add_data(report: Report, store, executions, outputs) -> None:
-    statistics = [artifact for artifact in mlmd.artifacts_of_type(outputs, "ExampleStatistics")
-                  if "/StatisticsGen/" in artifact.uri]
-    previous = _gate_input(store, executions, "previous_statistics")
+def _add_data(report: Report, store, outcome: RunOutcome) -> None:
+    statistics = outcome.produced("StatisticsGen", "ExampleStatistics")
+    previous = _gate_input(store, outcome.components, "previous_statistics")
     if statistics:
         current = read_statistics(statistics[0].uri)
         report.examples = current[0] if current else None
@@ -139,26 +127,11 @@ def _add_data(report: Report, store, executions, outputs) -> None:
                            for row in (current[1] if current else [])]
     # The gate's report lists ExampleValidator's anomalies and its own drift
     # findings; a gate that failed published none, so fall back on the former.
-    gate_rows = [row for artifact in mlmd.artifacts_of_type(outputs, VALIDATION_REPORT)
-                 for row in _gate_report_rows(artifact.uri)]
-    if gate_rows:
-        report.anomalies = gate_rows
-    else:
-        for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
-            report.anomalies.extend(read_local_anomalies(artifact.uri))
-
-
-def _gate_report_rows(uri: str) -> list[AnomalyRow]:
-    path = os.path.join(uri, REPORT_FILE)
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as reader:
-        rows = json.load(reader)["anomalies"]
-    return [AnomalyRow(**{**row, "kinds": tuple(row["kinds"])}) for row in rows]
+    report.anomalies = list(outcome.gate_findings or outcome.anomalies)
 
 
 def _gate_input(store, executions, key: str):
-    gate = [item.execution.id for item in executions if item.component == "ValidationGate"]
+    gate = [item.execution.id for item in executions if item.component == GATE]
     events = [e for e in store.get_events_by_execution_ids(gate)
               if e.path.steps and e.path.steps[0].key == key]
     found = store.get_artifacts_by_id([e.artifact_id for e in events]) if events else []
@@ -198,15 +171,12 @@ def _missing_pct(common) -> float:
     return 100.0 * common.num_missing / total if total else 0.0
 
 
-def _add_training(report: Report, outputs) -> None:
-    runs = mlmd.artifacts_of_type(outputs, "ModelRun")
+def _add_training(report: Report, outcome: RunOutcome) -> None:
+    runs = outcome.produced("Trainer", "ModelRun")
     if not runs:
         return
     uri = runs[0].uri
-    record_path = os.path.join(uri, TRAINING_RECORD)
-    if os.path.isfile(record_path):
-        with open(record_path, encoding="utf-8") as reader:
-            report.training = json.load(reader)
+    report.training = read_training_record(uri)
     report.curves = read_epoch_curves(uri)
     if report.curves:
         report.curves_svg = charts.training_curves(report.curves)
@@ -245,9 +215,8 @@ def _tensorboard_without_tensorflow() -> None:
         sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
 
 
-def _add_evaluation(report: Report, outputs) -> None:
-    for artifact in mlmd.artifacts_of_type(outputs, EVALUATION_VERDICT):
-        report.verdict = read_verdict(artifact.uri)
+def _add_evaluation(report: Report, outcome: RunOutcome) -> None:
+    report.verdict = outcome.verdict
     if report.verdict is None:
         return
     slices = report.verdict["slices"]
@@ -267,23 +236,23 @@ def _add_evaluation(report: Report, outputs) -> None:
         report.baseline = [(name, overall.get(name), baseline.get(name)) for name in SLICE_COLUMNS]
 
 
-def _add_lineage(report: Report, store, run, outputs) -> None:
+def _add_lineage(report: Report, store, outcome: RunOutcome) -> None:
     from pipeline import lineage
-    from pipeline.lineage_cli import trace_text
+    from pipeline.trace_view import trace_text
 
     try:
-        svg = lineage.run_graph(store, run).create_svg().decode("utf-8")
+        svg = lineage.run_graph(store, outcome.run).create_svg().decode("utf-8")
         report.graph_svg = svg[svg.index("<svg"):]
     except (FileNotFoundError, OSError, AssertionError):
         report.graph_svg = ""  # graphviz not installed: the template says so
-    pushed = [a for a in mlmd.artifacts_of_type(outputs, "PushedModel") if mlmd.custom_value(a, "pushed")]
-    models = mlmd.artifacts_of_type(outputs, "Model")
+    pushed = outcome.produced(PUSHER, "PushedModel") if outcome.pushed_path else []
+    models = outcome.produced("Trainer", "Model")
     target = pushed[0] if pushed else (models[0] if models else None)
     if target is not None:
         report.trace_text = trace_text(lineage.trace(store, target))
-    if pushed:
-        report.pushed_path = mlmd.custom_value(pushed[0], "pushed_destination")
-        report.pushed_version = str(mlmd.custom_value(pushed[0], "pushed_version"))
+    if outcome.pushed_path:
+        report.pushed_path = outcome.pushed_path
+        report.pushed_version = outcome.pushed_version
     elif report.stopped_at:
         report.push_reason = f"The run stopped at {report.stopped_at}; nothing after it ran."
     elif report.verdict is not None and not report.verdict["blessed"]:
@@ -322,11 +291,6 @@ def _number(value, digits: int = 4) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
-
-
-def report_file_name(run_id: str) -> str:
-    """run-2026-11-23T19-43-16.251844.html: no colons, which some tools read as a URL scheme."""
-    return f"run-{run_id.replace(':', '-')}.html"
 
 
 def write_report(report: Report, path: Path) -> Path:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from configs.settings import PipelineConfig
 from data.spans import SPAN_PREFIX, span_folders
-from pipeline.summary import RunSummary
+from pipeline.outcome import GATE, RunOutcome
 
-GATE = "ValidationGate"
 HEADER = f"{'span':>4}  {'rows':>6}  {'AUC':>6}  {'accuracy':>8}  {'blessed':>7}  {'pushed':>11}  validation"
 
 
@@ -49,20 +48,25 @@ def span_numbers(config: PipelineConfig) -> list[int]:
     return [int(folder.name[len(SPAN_PREFIX):]) for folder in folders]
 
 
-def outcome(span: int, rows: int, summary: RunSummary, error: BaseException | None) -> SpanOutcome:
-    failed = summary.failed_components() if error is not None else []
-    overall = (summary.verdict or {}).get("slices", {}).get("Overall", {})
+def outcome(span: int, rows: int, run_id: str, summary: RunOutcome | None,
+            error: BaseException | None) -> SpanOutcome:
+    """One playback line; summary is None when the run failed before TFX registered it."""
+    failed = summary.failed_components() if summary is not None and error is not None else []
+    verdict = summary.verdict if summary is not None else None
+    overall = (verdict or {}).get("slices", {}).get("Overall", {})
     # "[train] payment_type: Drift from the previous data (ERROR) — ..." -> "payment_type: Drift ..."
     findings = [line.split("] ", 1)[1].split(" (")[0] for line in str(error or "").splitlines()
                 if line.strip().startswith("[") and "] " in line]
+    anomalies = len(summary.anomalies) if summary is not None else 0
+    pushed = summary.pushed_path if summary is not None else None
     return SpanOutcome(
         span=span,
         rows=rows,
-        run_id=summary.run_id,
-        stopped_at=failed[0] if failed else None,
-        findings=sorted(set(findings)) if findings else [f"{len(summary.anomalies)} anomalies"],
+        run_id=run_id,
+        stopped_at=failed[0] if failed else (None if error is None else "start-up"),
+        findings=sorted(set(findings)) if findings else [f"{anomalies} anomalies"],
         auc=overall.get("auc"),
         accuracy=overall.get("binary_accuracy"),
-        blessed=None if summary.verdict is None else bool(summary.verdict["blessed"]),
-        pushed=summary.pushed_path.rsplit("/", 1)[-1] if summary.pushed_path else None,
+        blessed=None if verdict is None else bool(verdict["blessed"]),
+        pushed=pushed.rsplit("/", 1)[-1] if pushed else None,
     )

@@ -13,6 +13,9 @@ from urllib.parse import unquote, urlparse
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from configs.settings import PipelineConfig
+from pipeline.layout import OutputLayout
+
 PIPELINE_RUN = "pipeline_run"
 NODE = "node"
 STATE_NAMES = {
@@ -77,6 +80,25 @@ def connection_from_url(url: str, password: str | None = None):
             config.postgresql.password = password
         return config
     raise StoreError(f"unsupported store URL {url!r}: use a path, mysql://, postgresql:// or grpc://")
+
+
+def config_connection(config: PipelineConfig, read_only: bool = False):
+    """The store the configuration names: the SQLite file of its output folder, MySQL or PostgreSQL.
+
+    Read-only SQLite fails clearly when the pipeline has not run yet, instead
+    of creating an empty store.
+    """
+    meta = config.metadata
+    if meta.kind == "sqlite":
+        path = OutputLayout.of(config).metadata_file
+        if read_only:
+            return connection_from_url(str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite_connection(path.resolve())
+    user = f"{meta.user}@" if meta.user else ""
+    port = f":{meta.port}" if meta.port else ""
+    url = f"{meta.kind}://{user}{meta.host}{port}/{meta.database}"
+    return connection_from_url(url, password=config.metadata_password())
 
 
 def open_store(connection) -> metadata_store.MetadataStore:

@@ -1,67 +1,13 @@
-"""The end-of-run summary, read back from ML Metadata (no TensorFlow needed)."""
+"""The end-of-run summary on the terminal, from a run's outcome (no TensorFlow needed)."""
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass, field
-
-from components.artifact_types import EVALUATION_VERDICT
-from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies
+from components.validation_gate.anomalies import AnomalyRow
 from components.verdict.verdict import Check
-from pipeline import store as mlmd
-
-VERDICT_FILE = "verdict.json"
-RESOLVER_SUFFIX = "_resolver"
+from pipeline.outcome import GATE, RESOLVER_SUFFIX, RunOutcome
 
 
-@dataclass
-class RunSummary:
-    run_id: str
-    components: list[mlmd.ComponentExecution]
-    anomalies: list[AnomalyRow] = field(default_factory=list)
-    verdict: dict | None = None
-    pushed_path: str | None = None
-
-    @property
-    def blessed(self) -> bool | None:
-        return None if self.verdict is None else bool(self.verdict["blessed"])
-
-    def failed_components(self) -> list[str]:
-        return [c.component for c in self.components if c.state == "FAILED"]
-
-
-def summarize_run(store, run) -> RunSummary:
-    """Collects what a run did: component states and times, anomalies, verdict, push."""
-    components = mlmd.component_executions(store, run)
-    outputs = mlmd.output_artifacts(store, [c.execution.id for c in components])
-    summary = RunSummary(run_id=run.name, components=components)
-    for artifact in mlmd.artifacts_of_type(outputs, "ExampleAnomalies"):
-        if "/ExampleValidator/" in artifact.uri:
-            summary.anomalies.extend(read_local_anomalies(artifact.uri))
-    for artifact in mlmd.artifacts_of_type(outputs, EVALUATION_VERDICT):
-        summary.verdict = read_verdict(artifact.uri)
-    for artifact in mlmd.artifacts_of_type(outputs, "PushedModel"):
-        if mlmd.custom_value(artifact, "pushed"):
-            summary.pushed_path = mlmd.custom_value(artifact, "pushed_destination")
-    return summary
-
-
-def read_verdict(uri: str) -> dict | None:
-    path = os.path.join(uri, VERDICT_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as reader:
-        return json.load(reader)
-
-
-def latest_run_summary(store, pipeline_name: str) -> RunSummary | None:
-    """The summary of the pipeline's newest run in the store, if any."""
-    runs = mlmd.pipeline_runs(store, pipeline_name)
-    return summarize_run(store, runs[0]) if runs else None
-
-
-def print_run_summary(console, summary: RunSummary | None, wall_seconds: float, result,
+def print_run_summary(console, summary: RunOutcome | None, wall_seconds: float, result,
                       failed: str | None, files: dict[str, object]) -> None:
     """Prints the end-of-run summary: what ran, what was found, what was decided."""
     console.print()
@@ -81,14 +27,14 @@ def print_run_summary(console, summary: RunSummary | None, wall_seconds: float, 
                       highlight=False)
 
 
-def print_outcome(console, summary: RunSummary) -> None:
+def print_outcome(console, summary: RunOutcome) -> None:
     """Anomalies, verdict and push of a run."""
-    _print_anomalies(console, summary.anomalies, "ValidationGate" in summary.failed_components())
+    _print_anomalies(console, summary.anomalies, GATE in summary.failed_components())
     _print_verdict(console, summary.verdict)
     console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
 
 
-def _print_components(console, summary: RunSummary) -> None:
+def _print_components(console, summary: RunOutcome) -> None:
     parts = [f"{c.component} {c.seconds:.1f}s" + (" (cached)" if c.state == "CACHED" else "")
              for c in summary.components if not c.component.endswith(RESOLVER_SUFFIX)]
     console.print("  Components  " + ", ".join(parts), highlight=False)

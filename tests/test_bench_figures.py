@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.bench import beam_mode_ratios, largest_run_shares
+from benchmarks.docs import beam_mode_ratios, largest_run_shares
 
 
 def scale_run(rows: int, mode: str, seconds: float, **components: float) -> dict:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, load_config
+from pipeline.layout import OutputLayout
 from tests.conftest import PROJECT_ROOT, cli
 
 pytestmark = pytest.mark.unit
@@ -18,7 +19,7 @@ def test_bundled_config_is_valid():
     config = load_config(DEFAULT_CONFIG, check_paths=False)
     assert config.training.epochs >= 1
     assert "payment_type" in config.features.string_categorical
-    assert config.paths.metadata_path.name == "metadata.sqlite"
+    assert OutputLayout.of(config).metadata_file.name == "metadata.sqlite"
 
 
 def test_override_changes_one_value_with_its_yaml_type():
@@ -94,7 +95,8 @@ def test_run_command_fails_fast_before_importing_tensorflow(arguments, expected)
 
 def test_config_loading_imports_no_tensorflow():
     code = ("import sys; from configs.settings import load_config; load_config(check_paths=False); "
-            "import pipeline.cli, pipeline.store, pipeline.summary; "
+            "import pipeline.cli, pipeline.store, pipeline.summary, pipeline.outcome, pipeline.lineage, "
+            "pipeline.report, pipeline.run_service, pipeline.trace_view, pipeline.layout; "
             "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))")
     result = subprocess.run([*cli()[:1], "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                             text=True, timeout=60, check=True)

@@ -50,9 +50,9 @@ def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
     # The report of the stopped span says where and why it stopped.
     from bs4 import BeautifulSoup
 
-    from pipeline.report import report_file_name
+    from pipeline.layout import OutputLayout
 
-    page = BeautifulSoup((tmp_path / "out" / "reports" / report_file_name(runs[2].name)).read_text(),
+    page = BeautifulSoup(OutputLayout(tmp_path / "out").report_file(runs[2].name).read_text(),
                          "html.parser")
     assert page.select_one("#outcome").text == "stopped at ValidationGate"
     reason = page.select_one("#stop-reason").text

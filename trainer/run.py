@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import keras
@@ -30,37 +30,14 @@ from trainer.features import (
     vocabulary_filename,
 )
 from trainer.model import ModelHyperparameters, build_model
+from trainer.record import TRAINING_RECORD, TrainingRecord
 
 log = logging.getLogger(__name__)
-TRAINING_RECORD = "training_record.json"
 # The Keras model without the Transform graph, for analysis in Python.
 KERAS_MODEL_FILE = "model.keras"
 # TensorBoard batch-level scalars every this many steps (or every call into
 # TensorFlow, when training.steps_per_execution is larger).
 TENSORBOARD_UPDATE_STEPS = 16
-
-
-@dataclass
-class TrainingRecord:
-    """What the Trainer did, written beside the TensorBoard logs for lineage and reports."""
-
-    strategy: str
-    devices: list[str]
-    replicas: int
-    batch_size_per_replica: int
-    global_batch_size: int
-    train_examples: int
-    eval_examples: int
-    steps_per_epoch: int
-    steps_per_execution: int
-    epochs_requested: int
-    epochs_run: int
-    first_epoch: int  # > 0 when training resumed from a backup
-    resumed_from_backup: bool
-    train_seconds: float
-    examples_per_second: float
-    final_metrics: dict[str, float]
-    history: dict[str, list[float]]
 
 
 def run_fn(fn_args: Any) -> None:

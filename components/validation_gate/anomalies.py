@@ -1,11 +1,12 @@
-"""Reads TFDV anomalies into plain rows a person can read.
+"""Reads TFDV anomalies and the gate's report into plain rows a person can read.
 
-Light on purpose (protobuf only, no TensorFlow): the CLI summary and the lineage
-commands use it too.
+Light on purpose (protobuf only, no TensorFlow): the CLI summary, the report and
+the lineage commands use it too, and take the gate's file names from here.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 
@@ -13,6 +14,11 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 SPLIT_PREFIX = "Split-"
+# The gate's findings (ExampleValidator's anomalies and its own drift rows),
+# written into its ValidationReport artifact.
+REPORT_FILE = "validation_report.json"
+# What TFX's StatisticsGen writes per split; the gate and the report read it.
+STATISTICS_FILE = "FeatureStats.pb"
 
 
 @dataclass(frozen=True)
@@ -67,3 +73,13 @@ def read_local_anomalies(artifact_uri: str) -> list[AnomalyRow]:
                 anomalies.ParseFromString(reader.read())
             rows.extend(anomaly_rows(anomalies, entry[len(SPLIT_PREFIX):]))
     return rows
+
+
+def read_report_rows(report_uri: str) -> list[AnomalyRow]:
+    """The rows of a ValidationReport artifact on the local filesystem ([] when absent)."""
+    path = os.path.join(report_uri, REPORT_FILE)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as reader:
+        rows = json.load(reader)["anomalies"]
+    return [AnomalyRow(**{**row, "kinds": tuple(row["kinds"])}) for row in rows]

@@ -18,11 +18,14 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.validation_gate.anomalies import ANOMALIES_FILE, AnomalyRow, anomaly_rows
+from components.validation_gate.anomalies import (
+    ANOMALIES_FILE,
+    REPORT_FILE,
+    STATISTICS_FILE,
+    AnomalyRow,
+    anomaly_rows,
+)
 from components.validation_gate.drift import drift_anomalies, drift_rows
-
-REPORT_FILE = "validation_report.json"
-STATISTICS_FILE = "FeatureStats.pb"
 
 
 class DataValidationError(RuntimeError):

@@ -14,9 +14,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.artifact_types import STANDS_IN_FOR_CANDIDATE
-from components.verdict.verdict import OVERALL, build_verdict
+from components.verdict.verdict import OVERALL, VERDICT_FILE, build_verdict
 
-VERDICT_FILE = "verdict.json"
 CANDIDATE = "candidate"
 BASELINE = "baseline"
 HEADLINE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "example_count")

@@ -9,9 +9,14 @@ the inputs are plain dicts, so it is tested without TFMA.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 
+# The Verdict executor writes this into its EvaluationVerdict artifact; the
+# summary, `why`, `models`, lineage and the report read it.
+VERDICT_FILE = "verdict.json"
 OVERALL = "Overall"
 # Metrics that mean nothing on a slice holding one class only.
 NEED_BOTH_CLASSES = {"auc", "auc_precision_recall", "precision", "recall"}
@@ -121,3 +126,12 @@ def build_verdict(
         slices=candidate,
         baseline_slices=baseline,
     )
+
+
+def read_verdict(verdict_uri: str) -> dict | None:
+    """verdict.json of an EvaluationVerdict artifact on the local filesystem, or None."""
+    path = os.path.join(verdict_uri, VERDICT_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as reader:
+        return json.load(reader)

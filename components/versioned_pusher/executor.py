@@ -10,6 +10,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.utils import proto_utils
 
+from components.versioned_pusher.properties import REUSED_EXISTING_VERSION
 from components.versioned_pusher.push import push_model
 
 
@@ -36,4 +37,4 @@ class Executor(tfx_pusher.Executor):
                       if self._context else None},
         )
         self._MarkPushed(pushed, pushed_destination=result.path, pushed_version=result.version)
-        pushed.set_int_custom_property("reused_existing_version", int(result.reused))
+        pushed.set_int_custom_property(REUSED_EXISTING_VERSION, int(result.reused))

@@ -6,19 +6,20 @@ them imports TensorFlow or TFX.
 
 from __future__ import annotations
 
-import io
+import argparse
 import json
 from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
-from rich.tree import Tree
 
-from pipeline import lineage
-from pipeline import store as mlmd
+from pipeline.cli.common import EXIT_FAILED, EXIT_OK, add_store_arguments, open_store_from_arguments
+from pipeline.cli.runs import add_why_arguments
 
 
-def add_lineage_commands(commands, add_store_arguments, command_why) -> None:
+def register(commands) -> None:
+    from pipeline.lineage import DEFAULT_HOPS
+
     parser = commands.add_parser("lineage", help="inspect runs and provenance in ML Metadata")
     sub = parser.add_subparsers(dest="lineage_command", required=True, metavar="COMMAND")
 
@@ -33,7 +34,7 @@ def add_lineage_commands(commands, add_store_arguments, command_why) -> None:
     trace = sub.add_parser("trace", help="provenance of an artifact (upstream, or --downstream)")
     trace.add_argument("target", help="artifact id, run id, or latest-pushed")
     trace.add_argument("--downstream", action="store_true", help="follow what used it instead")
-    trace.add_argument("--hops", type=int, default=lineage.DEFAULT_HOPS)
+    trace.add_argument("--hops", type=int, default=DEFAULT_HOPS)
     trace.set_defaults(handler=command_trace)
 
     diff = sub.add_parser("diff", help="what changed between two runs")
@@ -47,30 +48,36 @@ def add_lineage_commands(commands, add_store_arguments, command_why) -> None:
     graph.add_argument("--output", dest="graph_output", required=True, help="file to write")
     graph.set_defaults(handler=command_graph)
 
-    why = sub.add_parser("why", help="why a run's model was (not) blessed and released")
-    why.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
-    why.set_defaults(handler=command_why)
-
-    for child in (runs, show, trace, diff, graph, why):
+    for child in (runs, show, trace, diff, graph):
         add_store_arguments(child)
+    add_why_arguments(sub.add_parser("why", help="why a run's model was (not) blessed and released"))
 
 
-def command_runs(args, console: Console, store, config) -> int:
-    rows = lineage.list_runs(store, config.pipeline_name, args.limit)
+def command_runs(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.lineage import list_runs
+
+    store, config = open_store_from_arguments(args)
+    rows = list_runs(store, config.pipeline_name, args.limit)
     if args.json:
-        print(json.dumps([{**asdict(row), "status": row.status} for row in rows], indent=2))
-        return 0
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+        return EXIT_OK
     table = Table("run", "started", "seconds", "status", "blessed", "pushed", box=None)
     for row in rows:
         blessed = "-" if row.blessed is None else ("yes" if row.blessed else "no")
         table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", row.status, blessed,
                       row.pushed_version or "-")
     console.print(table)
-    return 0
+    return EXIT_OK
 
 
-def command_show(args, console: Console, store, config) -> int:
-    run = lineage.find_run(store, args.run, config.pipeline_name)
+def command_show(args: argparse.Namespace, console: Console) -> int:
+    from pipeline import lineage
+    from pipeline import store as mlmd
+    from pipeline.outcome import find_run
+    from pipeline.trace_view import details_text
+
+    store, config = open_store_from_arguments(args)
+    run = find_run(store, args.run, config.pipeline_name)
     executions = mlmd.component_executions(store, run)
     artifacts = mlmd.output_artifacts(store, [item.execution.id for item in executions])
     if args.json:
@@ -83,7 +90,7 @@ def command_show(args, console: Console, store, config) -> int:
             "artifacts": [{"id": a.id, "type": a.type, "uri": a.uri,
                            "details": lineage.artifact_details(a)} for a in artifacts],
         }, indent=2, default=str))
-        return 0
+        return EXIT_OK
     console.print(f"Run {run.name}", highlight=False)
     table = Table("execution", "component", "state", "seconds", box=None)
     for item in executions:
@@ -91,74 +98,55 @@ def command_show(args, console: Console, store, config) -> int:
     console.print(table)
     table = Table("artifact", "type", "uri", "properties", box=None)
     for artifact in artifacts:
-        details = _details(lineage.artifact_details(artifact))
-        table.add_row(str(artifact.id), artifact.type, artifact.uri, details)
+        table.add_row(str(artifact.id), artifact.type, artifact.uri,
+                      details_text(lineage.artifact_details(artifact)))
     console.print(table)
-    return 0
+    return EXIT_OK
 
 
-def command_trace(args, console: Console, store, config) -> int:
+def command_trace(args: argparse.Namespace, console: Console) -> int:
+    from pipeline import lineage
+    from pipeline.trace_view import trace_tree
+
+    store, config = open_store_from_arguments(args)
     artifact = lineage.resolve_target(store, args.target, config.pipeline_name)
     root = lineage.trace(store, artifact, downstream=args.downstream, max_hops=args.hops)
     if args.json:
         print(json.dumps(root.as_dict(), indent=2, default=str))
-        return 0
-    tree = _trace_tree(root, args.downstream)
+        return EXIT_OK
     # In a file or pipe, never cut a line: paths and fingerprints come last on it.
-    console.print(tree, crop=False, width=None if console.is_terminal else 100_000)
-    return 0
+    console.print(trace_tree(root, args.downstream), crop=False,
+                  width=None if console.is_terminal else 100_000)
+    return EXIT_OK
 
 
-def trace_text(root: lineage.TraceNode, downstream: bool = False) -> str:
-    """The trace tree as plain text, the same as `lineage trace` prints it."""
-    console = Console(record=True, width=100_000, file=io.StringIO(), color_system=None)
-    console.print(_trace_tree(root, downstream), crop=False)
-    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+def command_diff(args: argparse.Namespace, console: Console) -> int:
+    from pipeline import lineage
+    from pipeline.outcome import find_run
+    from pipeline.trace_view import value_text
 
-
-def _trace_tree(root: lineage.TraceNode, downstream: bool) -> Tree:
-    direction = "downstream" if downstream else "upstream"
-    tree = Tree(f"{direction} of {_node_label(root)}", highlight=False)
-    for child in root.children:
-        _add_to_tree(tree, child)
-    return tree
-
-
-def _add_to_tree(tree: Tree, node: lineage.TraceNode) -> None:
-    branch = tree.add(_node_label(node), highlight=False)
-    for child in node.children:
-        _add_to_tree(branch, child)
-
-
-def _node_label(node: lineage.TraceNode) -> str:
-    if node.kind == "execution":
-        text = f"[bold]{node.label}[/] (execution {node.id}, {node.state.lower()})"
-    else:
-        text = f"{node.label} #{node.id}  {node.uri}"
-    if node.details:
-        text += f"  [dim]{_details(node.details)}[/]"
-    return text + ("  [dim](see above)[/]" if node.seen_before else "")
-
-
-def command_diff(args, console: Console, store, config) -> int:
-    run_a = lineage.find_run(store, args.run_a, config.pipeline_name)
-    run_b = lineage.find_run(store, args.run_b, config.pipeline_name)
+    store, config = open_store_from_arguments(args)
+    run_a = find_run(store, args.run_a, config.pipeline_name)
+    run_b = find_run(store, args.run_b, config.pipeline_name)
     changes = lineage.diff_runs(store, run_a, run_b)
     if args.json:
         print(json.dumps({"run_a": run_a.name, "run_b": run_b.name,
                           "changes": [asdict(change) for change in changes]}, indent=2, default=str))
-        return 0
+        return EXIT_OK
     console.print(f"{run_a.name} → {run_b.name}: {len(changes)} difference(s)", highlight=False)
     table = Table("section", "key", run_a.name, run_b.name, box=None)
     for change in changes:
-        table.add_row(change.section, change.key, _value(change.before), _value(change.after))
+        table.add_row(change.section, change.key, value_text(change.before), value_text(change.after))
     console.print(table)
-    return 0
+    return EXIT_OK
 
 
-def command_graph(args, console: Console, store, config) -> int:
-    run = lineage.find_run(store, args.run, config.pipeline_name)
-    graph = lineage.run_graph(store, run)
+def command_graph(args: argparse.Namespace, console: Console) -> int:
+    from pipeline import lineage
+    from pipeline.outcome import find_run
+
+    store, config = open_store_from_arguments(args)
+    graph = lineage.run_graph(store, find_run(store, args.run, config.pipeline_name))
     if args.format == "dot":
         with open(args.graph_output, "w", encoding="utf-8") as writer:
             writer.write(graph.to_string())
@@ -168,16 +156,6 @@ def command_graph(args, console: Console, store, config) -> int:
         except FileNotFoundError:
             console.print("graphviz's `dot` program is not installed: install the Debian package "
                           "`graphviz` (make setup does so as root), or use --format dot", markup=False)
-            return 1
+            return EXIT_FAILED
     console.print(f"wrote {args.graph_output}", highlight=False)
-    return 0
-
-
-def _details(details: dict) -> str:
-    return ", ".join(f"{key}={_value(value)}" for key, value in details.items())
-
-
-def _value(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "-" if value is None else str(value)
+    return EXIT_OK

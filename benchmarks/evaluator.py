@@ -1,6 +1,6 @@
 """Where the Evaluator's time goes: TFMA on a sample of an earlier run's eval split, by variant.
 
-    python -m pipeline.bench_evaluator PIPELINE_ROOT --examples N
+    python -m benchmarks.evaluator PIPELINE_ROOT --examples N
 
 Runs TFMA's model analysis (the library the Evaluator component runs) with the
 pipeline's model and eval config, changing one thing at a time: the slicings,
@@ -69,7 +69,7 @@ def time_variant(model_dir: str, evaluation: dict, slicings, metrics, sample: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench_evaluator",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.evaluator",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("pipeline_root")
     parser.add_argument("--examples", type=int, default=10_000)

@@ -1,0 +1,203 @@
+"""`python -m benchmarks all`: this project against TFX's template, reruns, scale, Trainer, start-up.
+
+Every figure is produced by this code in one session on this machine and
+saved to a results file; docs/benchmarks.md is rendered from that file only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.measure import (
+    PROJECT_ROOT,
+    bench_trainer,
+    machine,
+    rerun_unchanged,
+    run_ours,
+    run_template,
+    template_project,
+    timed_process,
+)
+from pipeline.layout import OutputLayout
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    work: Path
+    pairs: int = 3                          # ours vs the template, alternating
+    template: bool = True
+    sample_rows: int | None = None          # None: the whole taxi CSV
+    sizes: tuple[int, ...] = (15_000, 150_000, 1_500_000)
+    modes_at: tuple[int, ...] = (150_000,)  # sizes also run with the other BEAM_MODES
+    scale_overrides: tuple[str, ...] = ()
+    trainer_pairs: int = 3
+    evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
+    seed: int = 1
+
+
+# The configured Beam setup (configs/local.yaml: in-process, ExampleGen's
+# threads, the Evaluator's processes on large inputs) and two it is compared with.
+DEFAULT_MODE = "default"
+NO_COMPONENT_ARGS = ["component_beam_args.example_gen=[]", "component_beam_args.evaluator=[]"]
+BEAM_MODES = {
+    DEFAULT_MODE: [],
+    "in_process": NO_COMPONENT_ARGS,
+    "multi_processing": [
+        "beam_args=[--direct_running_mode=multi_processing, --direct_num_workers=0, "
+        "--sdk_container_image=unused-by-direct-runner]", *NO_COMPONENT_ARGS],
+}
+
+
+def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
+    """Every measurement of issue 8, in one session on this machine; returns the results.
+
+    `save` gets the results so far after each step, so that an hour of
+    measurements survives a failure in a later step.
+    """
+    from data.prepare import packaged_taxi_csv, write_sample
+
+    plan.work.mkdir(parents=True, exist_ok=True)
+    logs = plan.work / "logs"
+    results: dict = {"machine": machine(), "plan": {**asdict(plan), "work": str(plan.work)},
+                     "settings": run_settings()}
+    if plan.sample_rows:
+        data = write_sample(plan.work / "taxi-sample", plan.sample_rows)
+    else:
+        data = packaged_taxi_csv()
+    project = template_project(plan.work, logs / "template-copy.log") if plan.template else None
+    pairs = []
+    for index in range(plan.pairs):
+        pair = {}
+        if project is not None:
+            pair["template"] = run_template(project, plan.work, logs / f"template-{index}.log")
+            report(f"pair {index + 1}: template {pair['template']['seconds']:.1f} s")
+        output = plan.work / f"ours-{index}"
+        shutil.rmtree(output, ignore_errors=True)
+        pair["ours"] = run_ours(data, output, [], logs / f"ours-{index}.log")
+        pair["ours_cached"] = rerun_unchanged(data, output, logs / f"ours-{index}-unchanged.log")
+        pair["ours_forced"] = run_ours(data, output, [], logs / f"ours-{index}-forced.log", "--force")
+        report(f"pair {index + 1}: ours {pair['ours']['seconds']:.1f} s cold, "
+               f"{pair['ours_cached']['seconds']:.1f} s unchanged rerun, "
+               f"{pair['ours_forced']['seconds']:.1f} s forced rerun (TFX's cache)")
+        pairs.append(pair)
+    results["pairs"] = pairs
+    save(results)
+    results["scale"] = bench_scale(plan, logs, report)
+    save(results)
+    if plan.evaluator_examples and plan.sizes:
+        largest = OutputLayout(plan.work / f"scale-{max(plan.sizes)}-{DEFAULT_MODE}").pipeline_root
+        results["evaluator"] = bench_evaluator(largest, plan.evaluator_examples, logs / "evaluator.log")
+        report(f"evaluator breakdown on {results['evaluator']['examples']:,} examples: "
+               f"{results['evaluator']['seconds']}")
+        save(results)
+    if plan.trainer_pairs and pairs:
+        results["trainer"] = bench_trainer(OutputLayout(plan.work / "ours-0").pipeline_root,
+                                           plan.trainer_pairs, 3, lambda line: report("trainer " + line))
+    results["startup"] = bench_startup(plan.work, logs, pairs)
+    results["summary"] = summarize(results)
+    return results
+
+
+def run_settings() -> dict:
+    """What the default configuration asks of a run: the training budget and the evaluation's size."""
+    from components.evaluation import REPORTED_METRICS
+    from configs.settings import load_config
+
+    config = load_config(None, check_paths=False)
+    return {"epochs": config.training.epochs,
+            "max_examples_per_epoch": config.training.max_examples_per_epoch,
+            "steps_per_execution": config.training.steps_per_execution,
+            "evaluator_from_rows": config.component_beam_args.evaluator_from_rows,
+            "slicings": len(config.evaluation.slices), "metrics": len(REPORTED_METRICS)}
+
+
+def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
+    from data.generator import GeneratorSpec, generate, load_source
+
+    source = load_source()
+    rows = []
+    for size in plan.sizes:
+        data = generate(GeneratorSpec(rows=size, seed=plan.seed), plan.work / f"data-{size}", source)
+        modes = BEAM_MODES if size in plan.modes_at else {DEFAULT_MODE: []}
+        for mode, extra in modes.items():
+            output = plan.work / f"scale-{size}-{mode}"
+            shutil.rmtree(output, ignore_errors=True)
+            log = logs / f"scale-{size}-{mode}.log"
+            measured = run_ours(data, output, [*plan.scale_overrides, *extra], log)
+            rows.append({"rows": size, "mode": mode, **measured})
+            report(f"scale {size:,} rows, {mode}: {measured['seconds']:.1f} s, "
+                   f"peak {measured['max_rss_mib']:.0f} MiB")
+    return rows
+
+
+def bench_evaluator(pipeline_root: Path, examples: int, log: Path) -> dict:
+    """`python -m benchmarks.evaluator`: TFMA's time by slicings and metrics, on one sample."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.evaluator", str(pipeline_root),
+                             "--examples", str(examples)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    log.write_text(result.stdout + result.stderr, encoding="utf-8")
+    if result.returncode != 0:
+        raise RuntimeError(f"the Evaluator breakdown failed; log: {log}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bench_startup(work: Path, logs: Path, pairs: list[dict]) -> dict:
+    """Start-up: process start to the first component, and commands that must not load TensorFlow."""
+    light = {}
+    for name, command in (("help", ["--help"]), ("check-config", ["check-config"])):
+        times = [timed_process([sys.executable, "-m", "pipeline", *command], PROJECT_ROOT,
+                               logs / f"startup-{name}.log").seconds for _ in range(3)]
+        light[name] = round(statistics.median(times), 2)
+    starts = [pair["ours"]["startup_seconds"] for pair in pairs]
+    return {"to_first_component_seconds": starts, "median_to_first_component": _median(starts),
+            "light_commands_median_seconds": light}
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def summarize(results: dict) -> dict:
+    pairs = results["pairs"]
+    ours = [p["ours"]["seconds"] for p in pairs]
+    cached_ratios = [p["ours_cached"]["seconds"] / p["ours"]["seconds"] for p in pairs]
+    forced_ratios = [p["ours_forced"]["seconds"] / p["ours"]["seconds"] for p in pairs]
+    summary = {"ours_median_seconds": _median(ours),
+               "cached_median_seconds": _median([p["ours_cached"]["seconds"] for p in pairs]),
+               "cached_median_ratio": _median(cached_ratios),
+               "cached_ratios": [round(r, 3) for r in cached_ratios],
+               "forced_median_seconds": _median([p["ours_forced"]["seconds"] for p in pairs]),
+               "forced_median_ratio": _median(forced_ratios),
+               "forced_ratios": [round(r, 3) for r in forced_ratios],
+               "ours_auc": _median([p["ours"]["auc"] for p in pairs]),
+               "ours_accuracy": _median([p["ours"]["accuracy"] for p in pairs])}
+    with_template = [p for p in pairs if "template" in p]
+    if with_template:
+        ratios = [p["ours"]["seconds"] / p["template"]["seconds"] for p in with_template]
+        summary.update({
+            "template_median_seconds": _median([p["template"]["seconds"] for p in with_template]),
+            "versus_template_ratios": [round(r, 3) for r in ratios],
+            "versus_template_median_ratio": _median(ratios),
+            "template_accuracy": _median([p["template"]["accuracy"] for p in with_template]),
+        })
+    default = sorted((row for row in results["scale"] if row["mode"] == DEFAULT_MODE),
+                     key=lambda row: row["rows"])
+    if len(default) >= 2:
+        import math
+
+        small, large = default[-2], default[-1]
+        summary["growth_exponent"] = round(math.log(large["seconds"] / small["seconds"])
+                                           / math.log(large["rows"] / small["rows"]), 3)
+        summary["growth_between"] = [small["rows"], large["rows"]]
+    if default:
+        summary["largest_rows"] = default[-1]["rows"]
+        summary["largest_minutes"] = round(default[-1]["seconds"] / 60, 2)
+    return summary

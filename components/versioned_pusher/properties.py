@@ -1,0 +1,12 @@
+"""Custom properties of a PushedModel artifact, as the VersionedPusher records them.
+
+The first three are the names TFX's own Pusher writes (its executor's
+``_MarkPushed``), which this pusher reuses; the last is this project's. Light
+on purpose: the TF-free readers (summary, lineage, report) import them.
+"""
+
+PUSHED = "pushed"  # 1 when the model went to the serving folder, 0 when not blessed
+PUSHED_DESTINATION = "pushed_destination"  # the version folder
+PUSHED_VERSION = "pushed_version"
+# 1 when the model was already the newest version, so nothing new was written.
+REUSED_EXISTING_VERSION = "reused_existing_version"

@@ -1,0 +1,62 @@
+"""What every command group shares: exit codes, common arguments, and turning them into a config or store.
+
+Every handler has the signature ``handler(args, console) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="YAML configuration (default: configs/local.yaml)")
+    parser.add_argument("--data", type=Path, help="CSV file or folder; overrides paths.data")
+    parser.add_argument("--output", type=Path, help="output folder; overrides paths.output")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set training.epochs=3 (repeatable)")
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="configuration whose metadata store to read (default: configs/local.yaml)")
+    parser.add_argument("--store", help="metadata store instead of the config's: SQLite path, "
+                        "mysql://user@host:port/db, postgresql://user@host:port/db or grpc://host:port "
+                        "(password from the TAXI_TFX_METADATA_PASSWORD environment variable)")
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
+    overrides = list(args.overrides)
+    if args.data is not None:
+        overrides.append(f"paths.data={args.data}")
+    if args.output is not None:
+        overrides.append(f"paths.output={args.output}")
+    return load_config(args.config, overrides)
+
+
+def open_store_from_arguments(args: argparse.Namespace):
+    """(store, config) for the read-only commands: --store, else the config's store, never created."""
+    from pipeline import store as mlmd
+
+    config = load_config(args.config, check_paths=False)
+    if args.store:
+        return mlmd.open_store(mlmd.connection_from_url(args.store, config.metadata_password())), config
+    return mlmd.open_store(mlmd.config_connection(config, read_only=True)), config
+
+
+def require_kubeflow_section(config: PipelineConfig, config_file: Path) -> PipelineConfig:
+    if config.kubeflow is None:
+        raise ConfigError(f"{config_file} has no kubeflow: section (see configs/kubeflow.yaml)")
+    return config
+
+
+def fixed(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -1,0 +1,139 @@
+"""`compile`, `submit` and `schedule`: the Kubeflow Pipelines 2.x variant.
+
+The host and token come from flags or KFP_HOST/KFP_TOKEN (configs.settings reads
+the environment); TFX loads only to compile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from configs.settings import ConfigError, PipelineConfig, load_config
+from pipeline.cli.common import EXIT_OK, require_kubeflow_section
+
+
+def register(commands) -> None:
+    compile_ = commands.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (pipeline spec YAML)")
+    _add_kubeflow_arguments(compile_)
+    compile_.set_defaults(handler=command_compile)
+
+    submit = commands.add_parser("submit", help="start one run on Kubeflow Pipelines")
+    _add_kubeflow_arguments(submit)
+    _add_server_arguments(submit)
+    submit.add_argument("--run-name", help="default: '<pipeline> <UTC time>'")
+    submit.set_defaults(handler=command_submit)
+
+    schedule = commands.add_parser("schedule", help="create a recurring run on Kubeflow Pipelines")
+    _add_kubeflow_arguments(schedule)
+    _add_server_arguments(schedule)
+    schedule.add_argument("--name", required=True, help="recurring run name, unique in the experiment")
+    schedule.add_argument("--cron", help="KFP cron, six fields, seconds first: '0 0 2 * * *' = 02:00 daily")
+    schedule.add_argument("--every", help="fixed interval instead of --cron: 30m, 6h, 1d")
+    schedule.add_argument("--replace", action="store_true",
+                          help="replace a recurring run of the same name (KFP cannot update one in place)")
+    schedule.set_defaults(handler=command_schedule)
+
+
+def _add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=Path("configs/kubeflow.yaml"),
+                        help="YAML configuration with a kubeflow: section (default: configs/kubeflow.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set kubeflow.image=...:1.2 (repeatable)")
+    parser.add_argument("--output", type=Path, default=Path("build/pipeline.yaml"),
+                        help="where the compiled spec goes (default: build/pipeline.yaml)")
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--package", type=Path,
+                        help="an already compiled spec to send (default: compile to --output first)")
+    parser.add_argument("--host", help="Kubeflow Pipelines API, e.g. http://localhost:8080 "
+                        "(default: $KFP_HOST; the token, if any, comes from $KFP_TOKEN)")
+    parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user deployments)")
+    parser.add_argument("--experiment", help="default: kubeflow.experiment of the config")
+    parser.add_argument("--pipeline-root", help="object storage for artifacts, e.g. gs://bucket/root "
+                        "(default: kubeflow.pipeline_root of the config)")
+    parser.add_argument("--dry-run", action="store_true", help="print the requests; send nothing")
+
+
+def kubeflow_config(args: argparse.Namespace) -> PipelineConfig:
+    return require_kubeflow_section(load_config(args.config, args.overrides, check_paths=False), args.config)
+
+
+def compile_for_kubeflow(config: PipelineConfig, output: Path, console: Console):
+    from pipeline.console import output_to_log, quiet_library_noise
+
+    quiet_library_noise()
+    log_file = output.parent / "compile.log"
+    console.print(f"compiling {config.pipeline_name} for Kubeflow Pipelines (loading TFX; log: {log_file})…",
+                  highlight=False)
+    try:
+        with output_to_log(log_file):  # TensorFlow's start-up chatter goes to the log
+            from pipeline.kubeflow import compile_pipeline
+
+            compiled = compile_pipeline(config, output)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    console.print(f"[green]✔[/] {compiled.path}: pipeline {compiled.name}, schema {compiled.schema_version}, "
+                  f"{len(compiled.tasks)} tasks, image {compiled.image}", highlight=False)
+    for task, upstream in compiled.tasks.items():
+        console.print(f"  {task:<20} after {', '.join(upstream) or '-'}", highlight=False)
+    return compiled
+
+
+def command_compile(args: argparse.Namespace, console: Console) -> int:
+    compile_for_kubeflow(kubeflow_config(args), args.output, console)
+    return EXIT_OK
+
+
+def _package(args: argparse.Namespace, config: PipelineConfig, console: Console) -> Path:
+    if args.package is None:
+        return compile_for_kubeflow(config, args.output, console).path
+    if not args.package.is_file():
+        raise ConfigError(f"--package {args.package}: no such file")
+    return args.package
+
+
+def _server(args: argparse.Namespace):
+    from configs.settings import kfp_endpoint
+    from pipeline.kfp_submit import KubeflowPipelines
+
+    if args.dry_run:
+        return None
+    host, token = kfp_endpoint(args.host)
+    return KubeflowPipelines(host, token, args.namespace)
+
+
+def _print_plan(console: Console, plan, dry_run: bool) -> None:
+    heading = "dry run: nothing was sent. The requests would be:" if dry_run else "sent:"
+    console.print(heading, highlight=False)
+    for step in plan.steps:
+        console.print("  " + json.dumps(step), highlight=False, markup=False)
+
+
+def command_submit(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.kfp_submit import submit
+
+    config = kubeflow_config(args)
+    server = _server(args)  # before compiling: a missing host fails in a second, not after TFX loads
+    package = _package(args, config, console)
+    plan = submit(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
+                  args.pipeline_root or config.kubeflow.pipeline_root, args.run_name)
+    _print_plan(console, plan, args.dry_run)
+    return EXIT_OK
+
+
+def command_schedule(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.kfp_submit import Trigger, schedule
+
+    config = kubeflow_config(args)
+    trigger = Trigger.parse(args.cron, args.every)
+    server = _server(args)
+    package = _package(args, config, console)
+    plan = schedule(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
+                    args.pipeline_root or config.kubeflow.pipeline_root, args.name, trigger, args.replace)
+    _print_plan(console, plan, args.dry_run)
+    return EXIT_OK

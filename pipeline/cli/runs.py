@@ -1,0 +1,103 @@
+"""`why`, `report` and `models`: one run's decision, its page, and every pushed version.
+
+All three read ML Metadata through pipeline.outcome; none imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from pipeline.cli.common import EXIT_OK, add_store_arguments, fixed, open_store_from_arguments
+
+
+def register(commands) -> None:
+    why = commands.add_parser("why", help="why a run's model was (not) blessed and released")
+    add_why_arguments(why)
+
+    models = commands.add_parser("models", help="list pushed model versions with run and metrics")
+    add_store_arguments(models)
+    models.set_defaults(handler=command_models)
+
+    report = commands.add_parser("report", help="write a run's self-contained HTML report")
+    report.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
+    report.add_argument("--output", type=Path,
+                        help="HTML file to write (default: reports/run-<id>.html beside the store)")
+    add_store_arguments(report, json_output=False)
+    report.set_defaults(handler=command_report)
+
+
+def add_why_arguments(parser: argparse.ArgumentParser) -> None:
+    """`why` and `lineage why` are one command."""
+    parser.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
+    add_store_arguments(parser)
+    parser.set_defaults(handler=command_why)
+
+
+def command_why(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.outcome import find_run, read_outcome
+
+    store, config = open_store_from_arguments(args)
+    outcome = read_outcome(store, find_run(store, args.run, config.pipeline_name))
+    if args.json:
+        print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict,
+                          "failed_components": outcome.failed_components(),
+                          "anomalies": [row.as_dict() for row in outcome.anomalies]}, indent=2))
+        return EXIT_OK
+    console.print(f"Run {outcome.run_id}", highlight=False)
+    if outcome.verdict is None:
+        failed = outcome.failed_components()
+        where = f"it stopped at {', '.join(failed)}" if failed else "it did not reach the Verdict"
+        console.print(f"  No verdict: {where}.", highlight=False)
+        if outcome.stop_reason:
+            console.print("  " + outcome.stop_reason.replace("\n", "\n  "), highlight=False, markup=False)
+        else:
+            for row in outcome.anomalies:
+                console.print(f"  {row.one_line()}", highlight=False, markup=False)
+        return EXIT_OK
+    from pipeline.summary import verdict_lines
+
+    for line in verdict_lines(outcome.verdict):
+        console.print("  " + line, highlight=False, markup=False)
+    return EXIT_OK
+
+
+def command_report(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.layout import OutputLayout
+    from pipeline.outcome import find_run
+    from pipeline.report import build_report, write_report
+
+    store, config = open_store_from_arguments(args)
+    run = find_run(store, args.run, config.pipeline_name)
+    store_file = Path(args.store) if args.store and Path(args.store).is_file() else None
+    layout = OutputLayout.beside_store(store_file) if store_file else OutputLayout.of(config)
+    path = args.output or layout.report_file(run.name)
+    write_report(build_report(store, run), path)
+    console.print(f"wrote {path}", highlight=False)
+    return EXIT_OK
+
+
+def command_models(args: argparse.Namespace, console: Console) -> int:
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from pipeline.lineage import pushed_models
+
+    store, _ = open_store_from_arguments(args)
+    rows = pushed_models(store)
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        console.print("No model has been pushed yet.")
+        return EXIT_OK
+    table = Table("version", "pushed at", "run", "AUC", "accuracy", "path", box=None)
+    for row in rows:
+        table.add_row(row.version, row.pushed_at, row.run_id, fixed(row.auc), fixed(row.binary_accuracy),
+                      row.path)
+    console.print(table)
+    return EXIT_OK

@@ -1,0 +1,147 @@
+"""The one reader of a run's outcome from ML Metadata: what ran, what was decided, what was pushed.
+
+The terminal summary, `why`, `models`, `lineage runs` and the run report all
+read a run through `read_outcome`, so they cannot disagree about whether a run
+was blessed or what it pushed. Artifacts are attributed to the component that
+produced them in this run (never by matching their URI), which keeps the
+Resolver nodes' outputs (an older blessing, the previous statistics) out.
+
+Imports ml_metadata and protobuf only; never TensorFlow or TFX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ml_metadata.proto import metadata_store_pb2
+
+from components.artifact_types import EVALUATION_VERDICT, VALIDATION_REPORT
+from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies, read_report_rows
+from components.verdict.verdict import read_verdict
+from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION
+from pipeline import run_facts
+from pipeline import store as mlmd
+
+RESOLVER_SUFFIX = "_resolver"
+VALIDATOR, GATE, VERDICT, PUSHER = "ExampleValidator", "ValidationGate", "Verdict", "Pusher"
+
+
+@dataclass
+class RunOutcome:
+    """What one pipeline run did and decided."""
+
+    run: metadata_store_pb2.Context
+    components: list[mlmd.ComponentExecution]
+    # Artifacts by the component of this run that output them.
+    outputs: dict[str, list[metadata_store_pb2.Artifact]] = field(default_factory=dict)
+    anomalies: list[AnomalyRow] = field(default_factory=list)  # ExampleValidator's
+    gate_findings: list[AnomalyRow] = field(default_factory=list)  # the gate's report, drift included
+    verdict: dict | None = None
+    blessed: bool | None = None
+    pushed_path: str | None = None
+    pushed_version: str | None = None
+    stop_reason: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.name
+
+    @property
+    def states(self) -> dict[str, str]:
+        return {item.component: item.state for item in self.components}
+
+    def failed_components(self) -> list[str]:
+        return [item.component for item in self.components if item.state == "FAILED"]
+
+    @property
+    def status(self) -> str:
+        failed = self.failed_components()
+        if failed:
+            return f"failed at {', '.join(failed)}"
+        if any(state == "RUNNING" for state in self.states.values()):
+            return "running or killed"
+        cached = sum(state == "CACHED" for state in self.states.values())
+        return f"complete ({cached} cached)" if cached else "complete"
+
+    @property
+    def started_ms(self) -> int:
+        return min((item.execution.create_time_since_epoch for item in self.components),
+                   default=self.run.create_time_since_epoch)
+
+    @property
+    def seconds(self) -> float:
+        end = max((item.execution.last_update_time_since_epoch for item in self.components),
+                  default=self.started_ms)
+        return (end - self.started_ms) / 1000
+
+    def produced(self, component: str, type_name: str) -> list[metadata_store_pb2.Artifact]:
+        return mlmd.artifacts_of_type(self.outputs.get(component, []), type_name)
+
+
+def read_outcome(store, run: metadata_store_pb2.Context) -> RunOutcome:
+    """Reads one run's components, findings, verdict, push and stop reason."""
+    components = mlmd.component_executions(store, run)
+    outcome = RunOutcome(run=run, components=components, outputs=_outputs_by_component(store, components),
+                         stop_reason=run_facts.stop_reason(run))
+    for artifact in outcome.produced(VALIDATOR, "ExampleAnomalies"):
+        outcome.anomalies.extend(read_local_anomalies(artifact.uri))
+    for artifact in outcome.produced(GATE, VALIDATION_REPORT):
+        outcome.gate_findings.extend(read_report_rows(artifact.uri))
+    for artifact in outcome.produced(VERDICT, EVALUATION_VERDICT):
+        outcome.verdict = read_verdict(artifact.uri)
+    blessings = outcome.produced(VERDICT, "ModelBlessing")
+    if blessings:
+        outcome.blessed = bool(mlmd.custom_value(blessings[0], "blessed"))
+    elif outcome.verdict is not None:
+        outcome.blessed = bool(outcome.verdict["blessed"])
+    for artifact in outcome.produced(PUSHER, "PushedModel"):
+        if mlmd.custom_value(artifact, PUSHED):
+            outcome.pushed_path = mlmd.custom_value(artifact, PUSHED_DESTINATION)
+            version = mlmd.custom_value(artifact, PUSHED_VERSION)
+            outcome.pushed_version = None if version is None else str(version)
+    return outcome
+
+
+def _outputs_by_component(store, components: list[mlmd.ComponentExecution]) -> dict[str, list]:
+    names = {item.execution.id: item.component for item in components}
+    events = [event for event in store.get_events_by_execution_ids(list(names))
+              if event.type in mlmd.OUTPUT_EVENTS]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))} \
+        if events else {}
+    outputs: dict[str, list] = {}
+    for event in sorted(events, key=lambda e: e.artifact_id):
+        if event.artifact_id in artifacts:
+            outputs.setdefault(names[event.execution_id], []).append(artifacts[event.artifact_id])
+    return outputs
+
+
+def find_run(store, run: str | None, pipeline_name: str | None = None) -> metadata_store_pb2.Context:
+    """A pipeline run by id, unique id prefix, or the newest one when run is None or 'latest'."""
+    runs = mlmd.pipeline_runs(store, pipeline_name)
+    if not runs:
+        raise mlmd.StoreError("the metadata store holds no pipeline run yet")
+    if run in (None, "latest"):
+        return runs[0]
+    matches = [context for context in runs if context.name == run]
+    matches = matches or [context for context in runs if context.name.startswith(run)]
+    if len(matches) != 1:
+        known = ", ".join(context.name for context in runs[:5])
+        problem = "no run" if not matches else f"{len(matches)} runs"
+        raise mlmd.StoreError(f"{problem} match {run!r}; newest runs: {known}")
+    return matches[0]
+
+
+def read_run(store, run_id: str) -> RunOutcome | None:
+    """The outcome of the run with exactly this id, or None when TFX never registered it."""
+    run = store.get_context_by_type_and_name(mlmd.PIPELINE_RUN, run_id)
+    return None if run is None else read_outcome(store, run)
+
+
+def recent_outcomes(store, pipeline_name: str | None = None, limit: int | None = None) -> list[RunOutcome]:
+    """Outcomes of the pipeline's runs, newest first."""
+    return [read_outcome(store, run) for run in mlmd.pipeline_runs(store, pipeline_name)[:limit]]
+
+
+def utc(milliseconds: int) -> str:
+    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

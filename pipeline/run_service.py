@@ -1,0 +1,184 @@
+"""The run service: everything one local pipeline run does, in order.
+
+`run` and `simulate` (and, through `run`, the benchmarks) go through here:
+
+1. check the input data before TensorFlow loads (clear errors for bad CSV);
+2. decide whether the last run is up to date (same data, config, code, libraries);
+3. run the pipeline under a run id chosen here, its output in a log file;
+4. record the run's facts on that very run in ML Metadata;
+5. read the run's outcome back, write its metrics and its report;
+6. return what the terminal summary prints.
+
+Facts, metrics and the report always describe the run this process started,
+named by its own run id, never "the newest run in the store", which another
+process may have started meanwhile. Printing is the caller's job.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from configs.settings import PipelineConfig
+from pipeline import run_facts
+from pipeline import store as mlmd
+from pipeline.layout import OutputLayout
+from pipeline.outcome import RunOutcome, read_outcome, read_run
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks before TensorFlow found: rows to read, their spans, the input fingerprint."""
+
+    rows: int
+    spans: str
+    fingerprint: str
+
+
+@dataclass
+class UpToDate:
+    """The last run read the same inputs and finished: nothing ran."""
+
+    outcome: RunOutcome
+    files: dict[str, Path]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    outcome: RunOutcome | None  # None when the run failed before TFX registered it
+    error: BaseException | None
+    failed_component: str | None
+    import_seconds: float
+    pipeline_seconds: float
+    wall_seconds: float
+    files: dict[str, Path | str] = field(default_factory=dict)
+
+
+def check_input_data(config: PipelineConfig) -> int:
+    """Reads the input files once, before TensorFlow: clear errors for malformed CSV files."""
+    from data.checks import check_csv_files, load_schema, numeric_columns
+    from pipeline.inputs import data_files
+
+    required = [*config.features.columns(), config.label.column]
+    if config.label.reference_column:
+        required.append(config.label.reference_column)
+    schema_file = config.paths.schema_file
+    numeric = numeric_columns(load_schema(schema_file)) if schema_file else {}
+    reports = check_csv_files(data_files(config.paths.data, config.spans, config.window), required, numeric)
+    return sum(report.rows for report in reports)
+
+
+def describe_spans(config: PipelineConfig) -> str:
+    from pipeline.inputs import span_label
+
+    label = span_label(config.paths.data, config.spans, config.window)
+    return f"spans: {config.spans}" if label == "-" or config.spans == "all" else f"spans: {label}"
+
+
+class RunService:
+    """Runs the pipeline of one configuration into its output folder."""
+
+    def __init__(self, config: PipelineConfig, config_file: Path):
+        self.config = config
+        self.config_file = config_file
+        self.layout = OutputLayout.of(config)
+
+    def preflight(self) -> Preflight:
+        """Checks the data (raises DataError) and fingerprints everything the run would read."""
+        from pipeline.freshness import input_fingerprint
+
+        rows = check_input_data(self.config)
+        return Preflight(rows, describe_spans(self.config), input_fingerprint(self.config))
+
+    def new_log_file(self, command: str = "run") -> Path:
+        return self.layout.log_file(command, datetime.now())
+
+    def up_to_date(self, preflight: Preflight) -> UpToDate | None:
+        """The last run, when a rerun would only repeat it; its metrics file is rewritten."""
+        if self.config.metadata.kind == "sqlite" and not self.layout.metadata_file.exists():
+            return None
+        from pipeline.freshness import up_to_date_run
+
+        store = self._store()
+        run = up_to_date_run(store, self.config, preflight.fingerprint)
+        if run is None:
+            return None
+        outcome = read_outcome(store, run)
+        files: dict[str, Path] = {}
+        if self.config.monitoring.enabled:
+            # Rewritten so that the file's age tells a scrape that the schedule still runs.
+            files["Metrics"] = self._write_metrics(outcome)
+        report = self.layout.report_file(run.name)
+        if report.exists():
+            files["Report"] = report
+        return UpToDate(outcome, files)
+
+    def execute(self, preflight: Preflight, log_file: Path, show_progress: bool = True) -> RunResult:
+        """Runs the pipeline (TensorFlow loads here), then records, reads back and writes its outputs."""
+        from pipeline.console import ComponentProgress, output_to_log, quiet_library_noise
+        from pipeline.local_runner import new_run_id, run_local
+
+        quiet_library_noise()
+        run_id = new_run_id()
+        started = time.perf_counter()
+        with output_to_log(log_file) as terminal:
+            progress = None
+            if show_progress:
+                terminal.print("  loading TensorFlow and TFX…", highlight=False)
+                progress = ComponentProgress(terminal)
+            local = run_local(self.config, run_id, progress, preflight.rows)
+            failed = progress.fail_current() if progress and local.error else None
+        wall_seconds = time.perf_counter() - started
+        store = self._store()
+        run_facts.record_run_facts(store, run_id, self._facts(preflight), local.error)
+        outcome = read_run(store, run_id)
+        result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
+                           local.pipeline_seconds, wall_seconds)
+        result.files = self._write_outputs(store, outcome, log_file)
+        return result
+
+    def _facts(self, preflight: Preflight) -> dict[str, str]:
+        from pipeline.freshness import freshness_facts
+        from pipeline.inputs import span_label, user_code_version
+
+        config = self.config
+        return {
+            **user_code_version(),
+            run_facts.CONFIG_FILE: str(self.config_file.resolve()),
+            run_facts.DATA_SPANS: span_label(config.paths.data, config.spans, config.window),
+            **freshness_facts(preflight.fingerprint, self.layout.serving_dir),
+        }
+
+    def _write_outputs(self, store, outcome: RunOutcome | None, log_file: Path) -> dict[str, Path | str]:
+        files: dict[str, Path | str] = {}
+        if self.config.metadata.kind == "sqlite":
+            files["Metadata"] = self.layout.metadata_file
+        if outcome is not None and self.config.monitoring.enabled:
+            files["Metrics"] = self._write_metrics(outcome)
+        if outcome is not None:
+            files["Report"] = self._write_report(store, outcome, log_file)
+        files["Log"] = log_file
+        return files
+
+    def _write_metrics(self, outcome: RunOutcome) -> Path:
+        from pipeline.monitoring import write_run_metrics
+
+        name = self.config.pipeline_name
+        return write_run_metrics(outcome, name, self.layout.metrics_file(name))
+
+    def _write_report(self, store, outcome: RunOutcome, log_file: Path) -> Path | str:
+        """The run's HTML report; a failure here never fails the run, and the log says why."""
+        from pipeline.report import build_report, write_report
+
+        try:
+            return write_report(build_report(store, outcome.run), self.layout.report_file(outcome.run_id))
+        except Exception as error:
+            with open(log_file, "a", encoding="utf-8") as log:
+                log.write(f"run report failed: {error!r}\n")
+            return f"not written ({type(error).__name__}: {error}; see the log)"
+
+    def _store(self):
+        return mlmd.open_store(mlmd.config_connection(self.config))
