@@ -116,7 +116,7 @@ def execution_details(execution) -> dict[str, object]:
 
 def artifact_details(artifact) -> dict[str, object]:
     details: dict[str, object] = {}
-    for key in ("span", "split_names", "blessed", "pushed_version", "anomaly_count", "auc",
+    for key in ("span", "split_names", "blessed", PUSHED_VERSION, "anomaly_count", "auc",
                 "binary_accuracy"):
         value = mlmd.custom_value(artifact, key)
         if value is None and key in artifact.properties:

@@ -81,7 +81,7 @@ def condensed_checks(verdict: dict) -> list[str]:
 
 
 def verdict_lines(verdict: dict) -> list[str]:
-    """The decision, then every check, failures first (as stored in verdict.json)."""
+    """The decision, then every check, failures first (as stored in the verdict file)."""
     head = "BLESSED" if verdict["blessed"] else "NOT BLESSED"
     baseline = "against the last blessed model" if verdict["has_baseline"] else "no baseline yet"
     lines = [f"{head} ({baseline})"]

@@ -1,4 +1,4 @@
-"""Writes verdict.json and records headline metrics on the verdict artifact."""
+"""Writes the verdict file (VERDICT_FILE) and records headline metrics on the verdict artifact."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from components.artifact_types import EVALUATION_VERDICT
 
 
 class EvaluationVerdict(Artifact):
-    """verdict.json: blessed or not, every threshold checked, metrics per slice."""
+    """The verdict file: blessed or not, every threshold checked, metrics per slice."""
 
     TYPE_NAME = EVALUATION_VERDICT
 
