@@ -370,6 +370,14 @@ def _check_input_paths(path: Path, config: PipelineConfig) -> None:
         raise ConfigError(f"{path}: paths.schema_file: no such file: {schema}")
 
 
+def secret_values(config: PipelineConfig | None = None) -> list[str]:
+    """Every secret this process may hold, so that writers can keep them out of files."""
+    names = ["KFP_TOKEN", MetadataConfig().password_env]
+    if config is not None:
+        names.append(config.metadata.password_env)
+    return sorted({os.environ[name] for name in names if os.environ.get(name)}, key=len, reverse=True)
+
+
 def kfp_endpoint(host: str | None) -> tuple[str, str | None]:
     """Kubeflow Pipelines host (flag, else KFP_HOST) and bearer token (KFP_TOKEN; never in a file)."""
     host = host or os.environ.get("KFP_HOST")

@@ -13,12 +13,15 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
+
+from pipeline.redaction import redact
 
 RUNNING = re.compile(r"^Component (\S+) is running\.$")
 FINISHED = re.compile(r"^Component (\S+) is finished\.$")
@@ -82,9 +85,47 @@ def quiet_library_noise() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+class RedactingPump:
+    """A pipe whose reader thread writes each line to the log with secrets masked.
+
+    stdout, stderr and Python logging all write into the pipe, so text from C++,
+    from child processes (Beam workers) and from logging passes the same filter
+    before it reaches the file. Only whole lines are redacted and written, so a
+    secret split across two reads is still caught.
+    """
+
+    def __init__(self, log, secrets: Sequence[str]):
+        self.log, self.secrets = log, list(secrets)
+        self.read_fd, self.write_fd = os.pipe()
+        self.thread = threading.Thread(target=self._pump, name="log-redaction", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        with contextlib.suppress(ValueError, OSError):  # the log closed under a straggling child
+            self._copy_lines()
+
+    def _copy_lines(self) -> None:
+        pending = b""
+        while chunk := os.read(self.read_fd, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self.log.write(redact(line.decode("utf-8", "replace"), self.secrets) + "\n")
+            self.log.flush()
+        if pending:
+            self.log.write(redact(pending.decode("utf-8", "replace"), self.secrets) + "\n")
+            self.log.flush()
+
+    def close(self, seconds: float = 10.0) -> None:
+        """Ends the pipe; a child process still holding it only delays this by `seconds`."""
+        os.close(self.write_fd)
+        self.thread.join(seconds)
+        if not self.thread.is_alive():
+            os.close(self.read_fd)
+
+
 @contextlib.contextmanager
-def output_to_log(log_file: Path) -> Iterator[Console]:
-    """Sends stdout, stderr and Python logging to log_file; yields a console on the terminal."""
+def output_to_log(log_file: Path, secrets: Sequence[str] = ()) -> Iterator[Console]:
+    """Sends stdout, stderr and Python logging to log_file, secrets masked; yields a terminal console."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -94,9 +135,10 @@ def output_to_log(log_file: Path) -> Iterator[Console]:
     root = logging.getLogger()
     previous = (root.level, list(root.handlers))
     with open(log_file, "a", buffering=1, encoding="utf-8") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        handler = logging.StreamHandler(log)
+        pump = RedactingPump(log, secrets)
+        os.dup2(pump.write_fd, 1)
+        os.dup2(pump.write_fd, 2)
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.handlers = [handler]
         root.setLevel(logging.INFO)
@@ -111,6 +153,7 @@ def output_to_log(log_file: Path) -> Iterator[Console]:
             os.dup2(saved_err, 2)
             os.close(saved_out)
             os.close(saved_err)
+            pump.close()
             logging.getLogger("absl").setLevel(logging.WARNING)
             root.setLevel(previous[0])
             root.handlers = previous[1]

@@ -14,6 +14,7 @@ so read-only commands use it too.
       windows/                   hard-linked rolling windows of spans
       trainer_backups/           Keras BackupAndRestore state, per run
       schemas/<hash>/            content-addressed copies of the curated schema
+      run.lock                   flock of the run in progress, with its pid, host and start
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class OutputLayout:
     @property
     def schemas_dir(self) -> Path:
         return self.root / "schemas"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "run.lock"
 
     def log_file(self, command: str, started: datetime) -> Path:
         """logs/run-20261129-231005.log: one file per `run` or `simulate`."""

@@ -55,10 +55,23 @@ class RunOutcome:
         return [item.component for item in self.components if item.state == "FAILED"]
 
     @property
+    def interrupted_by(self) -> str | None:
+        """SIGTERM or SIGINT when a signal stopped the run."""
+        reason = self.stop_reason or ""
+        return reason.removeprefix(run_facts.INTERRUPTED_PREFIX) \
+            if reason.startswith(run_facts.INTERRUPTED_PREFIX) else None
+
+    @property
     def status(self) -> str:
         failed = self.failed_components()
+        stopped = [item.component for item in self.components if item.state == "CANCELED"]
+        if self.interrupted_by:
+            where = ", ".join(failed + stopped)
+            return f"stopped by {self.interrupted_by}" + (f" at {where}" if where else "")
         if failed:
             return f"failed at {', '.join(failed)}"
+        if stopped:
+            return f"stopped at {', '.join(stopped)}"
         if any(state == "RUNNING" for state in self.states.values()):
             return "running or killed"
         cached = sum(state == "CACHED" for state in self.states.values())

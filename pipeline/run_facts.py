@@ -8,7 +8,10 @@ returned; the up-to-date check, `why`, `lineage diff` and the report read them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipeline import store as mlmd
+from pipeline.redaction import redact
 
 CODE_SHA256 = "code_sha256"
 GIT_COMMIT = "git_commit"
@@ -20,19 +23,22 @@ INPUT_FINGERPRINT = "input_fingerprint"
 SERVING_NEWEST = "serving_newest"
 # Why the run stopped (the failing component's error), absent when it finished.
 STOP_REASON = "stop_reason"
+# How a stop reason starts when a signal (SIGTERM, Ctrl-C) stopped the run.
+INTERRUPTED_PREFIX = "stopped by signal "
 # The facts that describe a run to a person (diff and the report show them).
 DESCRIPTIVE = (CONFIG_FILE, GIT_COMMIT, CODE_SHA256, DATA_SPANS)
 STOP_REASON_LIMIT = 4000
 
 
-def record_run_facts(store, run_id: str, facts: dict[str, str], error: BaseException | None) -> None:
-    """Adds the facts (and the stop reason, if the run failed) to the run named run_id."""
+def record_run_facts(store, run_id: str, facts: dict[str, str], error: BaseException | None,
+                     secrets: Sequence[str] = ()) -> None:
+    """Adds the facts (and the stop reason, if the run failed, secrets masked) to the run named run_id."""
     run = store.get_context_by_type_and_name(mlmd.PIPELINE_RUN, run_id)
     if run is None:  # the pipeline failed before TFX registered the run
         return
     values = dict(facts)
     if error is not None:
-        values[STOP_REASON] = str(error)[:STOP_REASON_LIMIT]
+        values[STOP_REASON] = redact(str(error), secrets)[:STOP_REASON_LIMIT]
     mlmd.annotate_run(store, run, values)
 
 

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from configs.settings import PipelineConfig
+from configs.settings import PipelineConfig, secret_values
 from pipeline import run_facts
 from pipeline import store as mlmd
+from pipeline.interrupts import RunInterrupted, signals_ignored, signals_raise
 from pipeline.layout import OutputLayout
 from pipeline.outcome import RunOutcome, read_outcome, read_run
+from pipeline.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class RunService:
         self.config = config
         self.config_file = config_file
         self.layout = OutputLayout.of(config)
+        self.secrets = secret_values(config)
 
     def preflight(self) -> Preflight:
         """Checks the data (raises DataError) and fingerprints everything the run would read."""
@@ -92,6 +95,12 @@ class RunService:
 
         rows = check_input_data(self.config)
         return Preflight(rows, describe_spans(self.config), input_fingerprint(self.config))
+
+    def exclusive(self, command: str, wait_seconds: float = 0.0, on_wait=lambda message: None):
+        """The run lock of this output folder and metadata store (raises RunLockBusy when taken)."""
+        from pipeline.run_lock import exclusive_run
+
+        return exclusive_run(self.config, f"python -m pipeline {command}", wait_seconds, on_wait)
 
     def new_log_file(self, command: str = "run") -> Path:
         return self.layout.log_file(command, datetime.now())
@@ -119,25 +128,34 @@ class RunService:
     def execute(self, preflight: Preflight, log_file: Path, show_progress: bool = True) -> RunResult:
         """Runs the pipeline (TensorFlow loads here), then records, reads back and writes its outputs."""
         from pipeline.console import ComponentProgress, output_to_log, quiet_library_noise
-        from pipeline.local_runner import new_run_id, run_local
+        from pipeline.local_runner import LocalRun, new_run_id, run_local
 
         quiet_library_noise()
         run_id = new_run_id()
         started = time.perf_counter()
-        with output_to_log(log_file) as terminal:
+        store = self._store()
+        # Left RUNNING by a process that died (SIGKILL, power loss); the lock says none is alive.
+        mlmd.cancel_unfinished(store, mlmd.pipeline_runs(store, self.config.pipeline_name))
+        with output_to_log(log_file, self.secrets) as terminal:
             progress = None
             if show_progress:
                 terminal.print("  loading TensorFlow and TFX…", highlight=False)
                 progress = ComponentProgress(terminal)
-            local = run_local(self.config, run_id, progress, preflight.rows)
+            with signals_raise():
+                try:
+                    local = run_local(self.config, run_id, progress, preflight.rows)
+                except RunInterrupted as stop:  # while TensorFlow and TFX were still loading
+                    local = LocalRun(time.perf_counter() - started, 0.0, stop)
             failed = progress.fail_current() if progress and local.error else None
         wall_seconds = time.perf_counter() - started
-        store = self._store()
-        run_facts.record_run_facts(store, run_id, self._facts(preflight), local.error)
-        outcome = read_run(store, run_id)
-        result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
-                           local.pipeline_seconds, wall_seconds)
-        result.files = self._write_outputs(store, outcome, log_file)
+        with signals_ignored():
+            run_facts.record_run_facts(store, run_id, self._facts(preflight), local.error, self.secrets)
+            run = store.get_context_by_type_and_name(mlmd.PIPELINE_RUN, run_id)
+            mlmd.cancel_unfinished(store, [run] if run is not None else [])
+            outcome = read_run(store, run_id)
+            result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
+                               local.pipeline_seconds, wall_seconds)
+            result.files = self._write_outputs(store, outcome, log_file)
         return result
 
     def _facts(self, preflight: Preflight) -> dict[str, str]:
@@ -178,7 +196,7 @@ class RunService:
         except Exception as error:
             with open(log_file, "a", encoding="utf-8") as log:
                 log.write(f"run report failed: {error!r}\n")
-            return f"not written ({type(error).__name__}: {error}; see the log)"
+            return redact(f"not written ({type(error).__name__}: {error}; see the log)", self.secrets)
 
     def _store(self):
         return mlmd.open_store(mlmd.config_connection(self.config))

@@ -178,6 +178,23 @@ def custom_value(artifact, key: str):
     return getattr(value, kind) if kind else None
 
 
+def cancel_unfinished(store, runs: list[metadata_store_pb2.Context]) -> list[str]:
+    """Marks executions of these runs still RUNNING as CANCELED; returns their component names.
+
+    An execution stays RUNNING when its process died or was stopped between
+    TFX's own bookkeeping steps. Callers hold the run lock, so no live process
+    can own one.
+    """
+    stopped = []
+    for run in runs:
+        for item in component_executions(store, run):
+            if item.execution.last_known_state == metadata_store_pb2.Execution.RUNNING:
+                item.execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+                store.put_executions([item.execution])
+                stopped.append(item.component)
+    return stopped
+
+
 def annotate_run(store, run: metadata_store_pb2.Context, values: dict[str, str]) -> None:
     """Adds string custom properties to a pipeline run context (e.g. the code version)."""
     for key, value in values.items():

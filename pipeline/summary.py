@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from components.validation_gate.anomalies import AnomalyRow
 from components.verdict.verdict import Check
+from configs.settings import secret_values
 from pipeline.outcome import GATE, RESOLVER_SUFFIX, RunOutcome
+from pipeline.redaction import redact
 
 
 def print_run_summary(console, summary: RunOutcome | None, wall_seconds: float, result,
@@ -22,8 +24,10 @@ def print_run_summary(console, summary: RunOutcome | None, wall_seconds: float, 
     if result.error is not None:
         where = f"at {failed}" if failed else "before any component ran"
         console.print(f"\n[red]The run stopped {where}.[/]", highlight=False)
-        console.print(str(result.error), highlight=False, markup=False)
-        console.print("Nothing was pushed by this run. The full traceback is in the log above.",
+        console.print(redact(str(result.error), secret_values()), highlight=False, markup=False)
+        pushed = summary is not None and summary.pushed_path
+        console.print(("" if pushed else "Nothing was pushed by this run. ") +
+                      "Finished components are reused by the next run; the full traceback is in the log.",
                       highlight=False)
 
 

@@ -66,3 +66,63 @@ def test_f1_in_keras_evaluate_equals_sklearn_on_the_same_predictions():
                                   return_dict=True)["f1"]
         predicted = model.predict(features[half], verbose=0)[:, 0] > 0.5
         assert reported == pytest.approx(f1_score(labels[half], predicted), abs=1e-6)
+
+
+def _interrupted_fit(backup_dir, epochs_done: int = 2):
+    """A real Keras fit that dies after `epochs_done` epochs, leaving a backup behind."""
+    import keras
+
+    from trainer.callbacks import ResumableBackup
+
+    class Killed(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == epochs_done - 1:
+                raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        _small_model().fit(*_learnable_data(), epochs=5, verbose=0,
+                           callbacks=[ResumableBackup(str(backup_dir)), Killed()])
+
+
+def _small_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    return model
+
+
+def _learnable_data():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3)).astype("float32")
+    return x, (x[:, 0] > 0.5).astype("float32")
+
+
+def _resumed_epochs(backup_dir) -> list[int]:
+    from trainer.callbacks import ResumableBackup
+
+    history = _small_model().fit(*_learnable_data(), epochs=5, verbose=0,
+                                 callbacks=[ResumableBackup(str(backup_dir))])
+    return history.epoch
+
+
+def test_training_resumes_after_the_last_saved_epoch(tmp_path):
+    _interrupted_fit(tmp_path / "backup")
+    assert _resumed_epochs(tmp_path / "backup") == [2, 3, 4]
+
+
+def test_a_truncated_backup_falls_back_on_the_previous_epoch(tmp_path):
+    backup = tmp_path / "backup"
+    _interrupted_fit(backup)
+    latest = backup / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[:100])  # what a SIGKILL mid-write leaves
+    assert _resumed_epochs(backup) == [1, 2, 3, 4]
+
+
+def test_an_unreadable_backup_never_blocks_training(tmp_path):
+    backup = tmp_path / "backup"
+    _interrupted_fit(backup)
+    for weights in backup.glob("latest.weights.h5*"):
+        weights.write_bytes(b"\x89HDF\r\n")
+    assert _resumed_epochs(backup) == [0, 1, 2, 3, 4]
+    assert not backup.exists(), "the broken backup is discarded, and the finished fit removes its own"

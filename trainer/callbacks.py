@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 
 import keras
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -31,6 +36,30 @@ class LossGuard(keras.callbacks.Callback):
                 f"training diverged at batch {batch}: loss is {loss} "
                 f"(bound training.max_loss={self.max_loss}); lower training.learning_rate"
             )
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore keeping two checkpoints, and starting afresh when neither can be read.
+
+    Keras writes the weights file in place. A Trainer killed while writing it
+    (SIGKILL during an epoch's save) left a truncated file behind, and every
+    later run then failed to load it ("bad object header version number").
+    With double_checkpoint Keras falls back on the previous epoch's copy; when
+    that fails too, the backup is discarded and training starts from epoch 0,
+    which costs time but never blocks the pipeline.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+            log.warning("the training backup in %s cannot be read (%s); training from the first epoch",
+                        self.backup_dir, error)
+            tf.io.gfile.rmtree(self.backup_dir)
+            self.model._initial_epoch = 0
 
 
 class LearningRateLogger(keras.callbacks.Callback):

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
-from trainer.callbacks import LearningRateLogger, LossGuard
+from trainer.callbacks import LearningRateLogger, LossGuard, ResumableBackup
 from trainer.distribution import StrategyPlan, make_strategy
 from trainer.export import export_serving_model
 from trainer.features import (
@@ -200,7 +200,7 @@ def training_callbacks(training: dict[str, Any], log_dir: str, backup_dir: str,
                        steps_per_execution: int = 1) -> list:
     return [
         LossGuard(float(training["max_loss"])),
-        keras.callbacks.BackupAndRestore(backup_dir),
+        ResumableBackup(backup_dir),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
         keras.callbacks.EarlyStopping(
             monitor="val_auc",

@@ -12,14 +12,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import traceback
+from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 
-from configs.settings import ConfigError
+from configs.settings import ConfigError, secret_values
 from data.errors import DataError
 from pipeline.cli import kubeflow, lineage, run, runs
-from pipeline.cli.common import EXIT_FAILED, EXIT_USAGE
+from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from pipeline.kfp_submit import SubmitError
+from pipeline.redaction import redact
+from pipeline.run_lock import RunLockBusy
 from pipeline.store import StoreError
 
 # The benchmarks are developer tooling outside the runtime package; this
@@ -58,18 +64,41 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Tables keep their columns when the output is a file or a pipe.
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+    def error_line(text: str) -> None:
+        console.print(redact(text, secret_values()), highlight=False, markup=False, style="red")
+
     try:
         return args.handler(args, console)
     except ConfigError as error:
-        console.print(f"configuration error: {error}", highlight=False, markup=False, style="red")
+        error_line(f"configuration error: {error}")
         return EXIT_USAGE
     except DataError as error:
-        console.print(f"data error: {error}", highlight=False, markup=False, style="red")
+        error_line(f"data error: {error}")
         console.print("Nothing ran; nothing was pushed.", highlight=False)
         return EXIT_USAGE
     except StoreError as error:
-        console.print(f"metadata store: {error}", highlight=False, markup=False, style="red")
+        error_line(f"metadata store: {error}")
         return EXIT_FAILED
+    except RunLockBusy as error:
+        error_line(f"{error}. Nothing ran; `--wait [SECONDS]` waits for it.")
+        return EXIT_LOCKED
     except SubmitError as error:
-        console.print(f"kubeflow: {error}", highlight=False, markup=False, style="red")
+        error_line(f"kubeflow: {error}")
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug or an environment problem: one line here, the traceback in a file
+        details = write_error_log(args.command)
+        error_line(f"unexpected error: {type(error).__name__}: {error} (details: {details})")
+        return EXIT_FAILED
+
+
+def write_error_log(command: str) -> Path:
+    """The current exception's traceback, secrets masked, in a file of its own."""
+    folder = Path(tempfile.gettempdir()) / "taxi-tfx-errors"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{command}-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+    path.write_text(redact(traceback.format_exc(), secret_values()), encoding="utf-8")
+    return path

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C outside a run, as a shell reports it
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +22,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override one config value, e.g. --set training.epochs=3 (repeatable)")
+
+
+def add_wait_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", nargs="?", type=float, const=float("inf"), default=0.0, metavar="SECONDS",
+                        help="when another run holds the output folder or the metadata store, wait for it "
+                             "(up to SECONDS; no value: as long as it takes) instead of exiting with code 3")
 
 
 def add_store_arguments(parser: argparse.ArgumentParser, json_output: bool = True) -> None:

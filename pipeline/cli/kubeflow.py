@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from configs.settings import ConfigError, PipelineConfig, load_config
+from configs.settings import ConfigError, PipelineConfig, load_config, secret_values
 from pipeline.cli.common import EXIT_OK, require_kubeflow_section
 
 
@@ -71,7 +71,7 @@ def compile_for_kubeflow(config: PipelineConfig, output: Path, console: Console)
     console.print(f"compiling {config.pipeline_name} for Kubeflow Pipelines (loading TFX; log: {log_file})…",
                   highlight=False)
     try:
-        with output_to_log(log_file):  # TensorFlow's start-up chatter goes to the log
+        with output_to_log(log_file, secret_values(config)):  # TensorFlow's start-up chatter goes to the log
             from pipeline.kubeflow import compile_pipeline
 
             compiled = compile_pipeline(config, output)

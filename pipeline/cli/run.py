@@ -12,7 +12,13 @@ from pathlib import Path
 from rich.console import Console
 
 from configs.settings import ConfigError
-from pipeline.cli.common import EXIT_FAILED, EXIT_OK, add_config_arguments, config_from_arguments
+from pipeline.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_config_arguments,
+    add_wait_argument,
+    config_from_arguments,
+)
 
 
 def register(commands) -> None:
@@ -20,6 +26,7 @@ def register(commands) -> None:
     add_config_arguments(run)
     run.add_argument("--force", action="store_true",
                      help="run even when the last run read the same data, config, schema and code")
+    add_wait_argument(run)
     run.set_defaults(handler=command_run)
 
     data = commands.add_parser("data", help="write the default taxi CSV as quarterly spans under data/")
@@ -28,6 +35,7 @@ def register(commands) -> None:
 
     simulate = commands.add_parser("simulate", help="one run per span, in order, as a schedule would")
     add_config_arguments(simulate)
+    add_wait_argument(simulate)
     simulate.set_defaults(handler=command_simulate)
 
     schema = commands.add_parser("schema", help="compare what the data implies with the curated schema")
@@ -51,19 +59,29 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
     console.print(f"  data    {config.paths.data} ({preflight.rows} rows, {preflight.spans})\n"
                   f"  output  {config.paths.output}", highlight=False)
-    if not args.force:
-        up_to_date = service.up_to_date(preflight)
-        if up_to_date is not None:
-            _print_up_to_date(console, up_to_date)
-            return EXIT_OK
-    log_file = service.new_log_file("run")
-    console.print(f"  log     {log_file}", highlight=False)
-    result = service.execute(preflight, log_file)
+    with service.exclusive("run", args.wait, lambda message: console.print("  " + message, markup=False)):
+        if not args.force:
+            up_to_date = service.up_to_date(preflight)
+            if up_to_date is not None:
+                _print_up_to_date(console, up_to_date)
+                return EXIT_OK
+        log_file = service.new_log_file("run")
+        console.print(f"  log     {log_file}", highlight=False)
+        result = service.execute(preflight, log_file)
     from pipeline.summary import print_run_summary
 
     print_run_summary(console, result.outcome, result.wall_seconds, result, result.failed_component,
                       result.files)
-    return EXIT_FAILED if result.error else EXIT_OK
+    return exit_code(result.error)
+
+
+def exit_code(error: BaseException | None) -> int:
+    """0, 128 + the signal number for a run stopped by a signal (as a shell expects), else 1."""
+    from pipeline.interrupts import RunInterrupted
+
+    if error is None:
+        return EXIT_OK
+    return error.exit_code if isinstance(error, RunInterrupted) else EXIT_FAILED
 
 
 def _print_up_to_date(console: Console, up_to_date) -> None:
@@ -84,17 +102,22 @@ def command_simulate(args: argparse.Namespace, console: Console) -> int:
 
     config = config_from_arguments(args)
     spans = simulate.span_numbers(config)
-    log_file = RunService(config, args.config).new_log_file("simulate")
+    playback = RunService(config, args.config)
+    log_file = playback.new_log_file("simulate")
     console.print(f"playing back {len(spans)} spans of {config.paths.data} into {config.paths.output} "
                   f"(log: {log_file})", highlight=False)
     started = time.perf_counter()
-    console.print(simulate.HEADER, highlight=False)
-    for span in spans:
-        service = RunService(config.model_copy(update={"spans": span}), args.config)
-        preflight = service.preflight()
-        result = service.execute(preflight, log_file, show_progress=False)
-        row = simulate.outcome(span, preflight.rows, result.run_id, result.outcome, result.error)
-        console.print(row.line(), highlight=False, markup=False)
+    with playback.exclusive("simulate", args.wait, lambda message: console.print(message, markup=False)):
+        console.print(simulate.HEADER, highlight=False)
+        for span in spans:
+            service = RunService(config.model_copy(update={"spans": span}), args.config)
+            preflight = service.preflight()
+            result = service.execute(preflight, log_file, show_progress=False)
+            row = simulate.outcome(span, preflight.rows, result.run_id, result.outcome, result.error)
+            console.print(row.line(), highlight=False, markup=False)
+            if exit_code(result.error) > EXIT_FAILED:  # a signal stops the playback too
+                console.print(f"playback {result.error} during span {span}", highlight=False)
+                return exit_code(result.error)
     console.print(f"played back {len(spans)} spans in {time.perf_counter() - started:.0f} s", highlight=False)
     return EXIT_OK
 
