@@ -255,13 +255,19 @@ def load_config(
     path: Path | str | None = None,
     overrides: list[str] | None = None,
     check_paths: bool = True,
+    values: dict[str, Any] | None = None,
 ) -> PipelineConfig:
     """Loads, overrides and validates a pipeline configuration.
 
     Args:
       path: YAML file; the bundled ``local.yaml`` when None.
-      overrides: ``dotted.key=value`` strings; values are parsed as YAML.
+      overrides: ``dotted.key=value`` strings (``--set``): a value that opens
+        with ``[`` or ``{`` is YAML flow syntax, a number, boolean or null is
+        typed as YAML types it, and anything else is taken verbatim, so that
+        ``#`` or ``: `` in a path or name stays what it is.
       check_paths: whether input files named by the config must exist.
+      values: ``dotted.key -> value`` set as they are, never parsed (``--data``,
+        ``--output``); they win over `overrides`.
 
     Returns:
       The validated configuration.
@@ -273,8 +279,8 @@ def load_config(
     raw = _read_yaml(path)
     for item in overrides or []:
         _apply_override(raw, item)
-    for key, value in _environment_overrides().items():
-        _apply_override(raw, f"{key}={value}")
+    for key, value in {**_environment_overrides(), **(values or {})}.items():
+        _set_value(raw, key, str(value) if isinstance(value, Path) else value)
     try:
         config = PipelineConfig.model_validate(raw)
     except ValidationError as error:
@@ -320,17 +326,34 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} must look like dotted.key=value")
-    parts = key.strip().split(".")
+    try:
+        value = _override_value(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {item!r}: value is not valid YAML: {error}") from None
+    _set_value(raw, key.strip(), value)
+
+
+def _override_value(text: str) -> Any:
+    """A --set value: YAML for lists and mappings, numbers, booleans and null; otherwise the text itself."""
+    if text.strip()[:1] in ("[", "{"):
+        return yaml.safe_load(text)
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return parsed if parsed is None and text.strip() in ("", "null", "~") or \
+        isinstance(parsed, (bool, int, float)) else text
+
+
+def _set_value(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
     node = raw
     for depth, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
+            raise ConfigError(f"override {key}: {'.'.join(parts[: depth + 1])} is not a mapping")
         node = child
-    try:
-        node[parts[-1]] = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"override {item!r}: value is not valid YAML: {error}") from None
+    node[parts[-1]] = value
 
 
 def _environment_overrides() -> dict[str, str]:

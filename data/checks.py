@@ -2,9 +2,11 @@
 
 CsvExampleGen fails on a malformed file with a Beam stack trace several minutes
 into a run. These checks read the files once with Python's csv module and name
-the file, the line and the column of every problem they find: an empty file,
-bytes that are not UTF-8, a missing required column, a row with the wrong
-number of fields, a number that does not parse. Problems of distribution
+the file, the line and the column of every problem they find: a path that is
+not a readable regular file, an empty file, bytes that are not UTF-8, a missing
+required column, a header that differs from the other files', a row with the
+wrong number of fields, and a number that the Arrow reader of ExampleGen would
+not read as the schema's type (see `number_problem`). Problems of distribution
 (unknown categories, values out of their domain, a feature suddenly mostly
 empty, drift) are the schema's business: ExampleValidator and the validation
 gate stop those.
@@ -13,6 +15,9 @@ gate stop those.
 from __future__ import annotations
 
 import csv
+import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +27,9 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from data.errors import DataError  # noqa: F401  (raised here, caught by the CLI)
 
 MAX_PROBLEMS_PER_FILE = 10
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# tf.Example floats are 32-bit: a larger magnitude would become infinity.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass
@@ -29,6 +37,7 @@ class FileReport:
     path: Path
     rows: int = 0
     problems: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
 
 
 def load_schema(path: Path) -> schema_pb2.Schema:
@@ -47,16 +56,36 @@ def check_csv_files(files: list[Path], required: list[str], numeric: dict[str, t
     if not files:
         raise DataError("no CSV file to read")
     reports = [check_csv_file(path, required, numeric) for path in files]
+    _check_headers_agree(reports)
     problems = [f"{report.path}: {problem}" for report in reports for problem in report.problems]
     if problems:
         raise DataError("the input data cannot be used:\n  " + "\n  ".join(problems))
     return reports
 
 
+def _check_headers_agree(reports: list[FileReport]) -> None:
+    """ExampleGen reads every file of a run with one set of columns, in one order."""
+    readable = [report for report in reports if report.header]
+    for report in readable[1:]:
+        if report.header != readable[0].header:
+            report.problems.append(f"its header differs from that of {readable[0].path}: "
+                                   f"{_header_difference(readable[0].header, report.header)}")
+
+
+def _header_difference(first: list[str], other: list[str]) -> str:
+    extra = [column for column in other if column not in first]
+    missing = [column for column in first if column not in other]
+    if extra or missing:
+        return "; ".join(part for part in (f"extra column(s) {', '.join(extra)}" if extra else "",
+                                           f"no column(s) {', '.join(missing)}" if missing else "") if part)
+    return "the same columns in another order"
+
+
 def check_csv_file(path: Path, required: list[str], numeric: dict[str, type]) -> FileReport:
     report = FileReport(path)
-    if path.stat().st_size == 0:
-        report.problems.append("the file is empty")
+    problem = file_problem(path)
+    if problem:
+        report.problems.append(problem)
         return report
     try:
         with path.open(encoding="utf-8", newline="") as reader:
@@ -65,7 +94,28 @@ def check_csv_file(path: Path, required: list[str], numeric: dict[str, type]) ->
         report.problems.append(_utf8_problem(path))
     except csv.Error as error:
         report.problems.append(f"not a readable CSV file: {error}")
+    except OSError as error:
+        report.problems.append(f"cannot be read: {error.strerror or error}")
     return report
+
+
+def file_problem(path: Path) -> str | None:
+    """What keeps a path from being read as a CSV file: a dangling link, a folder, a device, no access."""
+    if path.is_symlink() and not path.exists():
+        return f"a link to {os.readlink(path)}, which does not exist"
+    try:
+        status = path.stat()
+    except OSError as error:
+        return f"cannot be read: {error.strerror or error}"
+    if stat.S_ISDIR(status.st_mode):
+        return "a folder, not a CSV file (rename it or move it out of the data folder)"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file (a pipe, socket or device)"
+    if not os.access(path, os.R_OK):
+        return "cannot be read: permission denied"
+    if status.st_size == 0:
+        return "the file is empty"
+    return None
 
 
 def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str, type]) -> None:
@@ -73,6 +123,7 @@ def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str
     if not header:
         report.problems.append("no header row")
         return
+    report.header = header
     missing = [column for column in required if column not in header]
     if missing:
         report.problems.append(f"missing required column(s): {', '.join(missing)}")
@@ -87,8 +138,9 @@ def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str
             continue
         for column, index in positions.items():
             text = row[index]
-            if text and not _parses(text, numeric[column]):
-                report.problems.append(f"line {line}, column {column}: {text!r} is not a number")
+            problem = number_problem(text, numeric[column]) if text else None
+            if problem:
+                report.problems.append(f"line {line}, column {column}: {text!r} {problem}")
     if report.rows == 0:
         report.problems.append("a header but no data rows")
 
@@ -104,9 +156,30 @@ def _utf8_problem(path: Path) -> str:
     return "bytes that are not UTF-8"
 
 
-def _parses(text: str, kind: type) -> bool:
+def number_problem(text: str, kind: type) -> str | None:
+    """Why a cell of an INT or FLOAT column would not be read as that type, or None.
+
+    The rules are those of ExampleGen's Arrow reader (components/span_example_gen),
+    which are stricter than Python's: an integer is ASCII digits with an optional
+    leading minus and fits in 64 bits; a float has no sign '+', no '_', no spaces,
+    and must be finite and fit in 32 bits, because the model cannot take NaN or
+    infinity and tf.Example stores 32-bit floats.
+    """
+    if not text.isascii() or any(char.isspace() or char == "_" for char in text) or text[0] == "+":
+        return "is not a number as the data reader reads numbers (no spaces, '_' or leading '+')"
+    if kind is int:
+        digits = text[1:] if text[0] == "-" else text
+        if not digits.isdigit():
+            return "is not an integer, which the schema requires"
+        if not INT64_MIN <= int(text) <= INT64_MAX:
+            return "is outside the 64-bit integer range"
+        return None
     try:
-        float(text) if kind is float else int(float(text))
+        value = float(text)
     except ValueError:
-        return False
-    return True
+        return "is not a number"
+    if math.isnan(value):
+        return "is NaN (not a number); leave the cell empty for a missing value"
+    if math.isinf(value) or abs(value) > FLOAT32_MAX:
+        return "is not a finite number (infinity, or too large for a 32-bit float)"
+    return None

@@ -136,6 +136,17 @@ def data_files(path: Path, spans: str | int = "all", window: int = 1) -> list[Pa
     return sorted(path.glob("*.csv"))
 
 
+def ignored_files(path: Path, spans: str | int = "all", window: int = 1) -> list[Path]:
+    """Entries of the data folders a run reads that are not *.csv, so the user hears they were skipped."""
+    path = path.resolve()
+    if path.is_file():
+        return []
+    folders = selected_spans(path, spans, window) if span_folders(path) else [path]
+    return sorted(entry for folder in folders for entry in folder.iterdir()
+                  if entry.suffix != ".csv" and not entry.name.startswith(".")
+                  and not (folder == path and entry.name.startswith(SPAN_PREFIX)))
+
+
 def span_label(path: Path, spans: str | int = "all", window: int = 1) -> str:
     """Which spans a run reads, for the terminal and the run's metadata: "span-13..span-16"."""
     path = path.resolve()

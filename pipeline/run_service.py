@@ -37,6 +37,7 @@ class Preflight:
     rows: int
     spans: str
     fingerprint: str
+    ignored: tuple[Path, ...] = ()  # entries of the data folders that are not *.csv
 
 
 @dataclass
@@ -91,10 +92,20 @@ class RunService:
 
     def preflight(self) -> Preflight:
         """Checks the data (raises DataError) and fingerprints everything the run would read."""
+        from data.errors import DataError
         from pipeline.freshness import input_fingerprint
+        from pipeline.inputs import ignored_files
 
-        rows = check_input_data(self.config)
-        return Preflight(rows, describe_spans(self.config), input_fingerprint(self.config))
+        config = self.config
+        ignored = tuple(ignored_files(config.paths.data, config.spans, config.window))
+        try:
+            rows = check_input_data(config)
+        except DataError as error:
+            if not ignored:
+                raise
+            names = ", ".join(str(path) for path in ignored)
+            raise DataError(f"{error}\n  ignored (not .csv): {names}") from None
+        return Preflight(rows, describe_spans(config), input_fingerprint(config), ignored)
 
     def exclusive(self, command: str, wait_seconds: float = 0.0, on_wait=lambda message: None):
         """The run lock of this output folder and metadata store (raises RunLockBusy when taken)."""

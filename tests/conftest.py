@@ -73,11 +73,45 @@ RUN_OVERRIDES = [
 ]
 
 
-def run_pipeline_cli(data: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_pipeline_cli(data: Path, output: Path, *extra: str, env: dict | None = None
+                     ) -> subprocess.CompletedProcess:
     return subprocess.run(
         cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES, *extra),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
     )
+
+
+@dataclass(frozen=True)
+class Tripwire:
+    """An environment in which importing TensorFlow or TFX fails and leaves a mark.
+
+    Commands that must not load them (config errors, bad data, an up-to-date
+    rerun, lineage) are run in it: the mark proves what a stopwatch only hints.
+    """
+
+    env: dict
+    marker: Path
+
+    @property
+    def tripped(self) -> str | None:
+        return self.marker.read_text() if self.marker.exists() else None
+
+
+def tensorflow_tripwire(folder: Path) -> Tripwire:
+    marker = folder / "imported"
+    for name in ("tensorflow", "tfx"):
+        package = folder / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(
+            f"import pathlib\npathlib.Path({str(marker)!r}).write_text({name!r})\n"
+            f"raise ImportError('{name} must not be imported by this command')\n")
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    return Tripwire({**os.environ, "PYTHONPATH": path}, marker)
+
+
+@pytest.fixture
+def tripwire(tmp_path_factory) -> Tripwire:
+    return tensorflow_tripwire(tmp_path_factory.mktemp("tripwire"))
 
 
 def store_of(output: Path):
@@ -92,6 +126,7 @@ class UnchangedRerun:
     seconds: float
     runs_before: int
     runs_after: int
+    tripwire: Tripwire
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +143,10 @@ def pipeline_runs(taxi_sample_dir, tmp_path_factory):
     second = run_pipeline_cli(taxi_sample_dir, output, "--force")
     assert second.returncode == 0, second.stdout + second.stderr
     runs_before = len(mlmd.pipeline_runs(store_of(output)))
+    wire = tensorflow_tripwire(tmp_path_factory.mktemp("tripwire"))
     started = time.perf_counter()
-    third = run_pipeline_cli(taxi_sample_dir, output)
+    third = run_pipeline_cli(taxi_sample_dir, output, env=wire.env)
     seconds = time.perf_counter() - started
-    unchanged = UnchangedRerun(third, seconds, runs_before, len(mlmd.pipeline_runs(store_of(output))))
+    unchanged = UnchangedRerun(third, seconds, runs_before, len(mlmd.pipeline_runs(store_of(output))),
+                               wire)
     return output, first, second, artifacts_after_first, unchanged

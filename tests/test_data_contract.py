@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -62,16 +61,15 @@ def test_file_defects_are_named_with_file_line_and_column(defect, tmp_path, sour
     assert f"{path}: {PREFLIGHT[defect]}" in str(caught.value)
 
 
-def test_run_stops_on_a_bad_file_before_importing_tensorflow(tmp_path, source):
+def test_run_stops_on_a_bad_file_before_importing_tensorflow(tmp_path, source, tripwire):
     path = _defective(tmp_path, source, "bad_number")
-    started = time.perf_counter()
     result = subprocess.run(cli("run", "--data", str(path), "--output", str(tmp_path / "out")),
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, env=tripwire.env)
     assert result.returncode == 2
     assert "line 2, column fare: 'twelve' is not a number" in result.stdout
     assert "Nothing ran; nothing was pushed." in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-    assert time.perf_counter() - started < 10
+    assert tripwire.tripped is None, f"{tripwire.tripped} was imported before the data error"
     assert not (tmp_path / "out" / "serving").exists()
 
 
@@ -100,3 +98,87 @@ def test_distribution_defects_are_stopped_by_the_gate(defect, tmp_path, source):
         Executor().Do({"anomalies": [anomalies_artifact]}, {"report": [report]},
                       {"fail_on": json.dumps(["ERROR"])})
     assert f"[train] {feature}: {description}" in str(caught.value)
+
+
+def _with_cell(path, line: int, column: str, value: str):
+    """The CSV with one cell replaced (line counts the header as 1)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as reader:
+        rows = list(csv.reader(reader))
+    rows[line - 1][rows[0].index(column)] = value
+    with path.open("w", newline="", encoding="utf-8") as writer:
+        csv.writer(writer).writerows(rows)
+    return path
+
+
+# Values that crashed the check (inf in an integer column: OverflowError), or
+# that it passed while ExampleGen's Arrow reader types them differently, or
+# that would reach the model as NaN or infinity.
+HOSTILE_CELLS = {
+    "inf_in_integer": ("trip_start_hour", "inf", "is not an integer"),
+    "fraction_in_integer": ("trip_start_hour", "1.5", "is not an integer"),
+    "underscore_in_integer": ("trip_seconds", "1_000", "no spaces, '_' or leading '+'"),
+    "plus_sign": ("trip_start_hour", "+5", "no spaces, '_' or leading '+'"),
+    "integer_overflow": ("trip_start_hour", "9223372036854775808", "outside the 64-bit integer range"),
+    "nan_in_float": ("fare", "nan", "is NaN"),
+    "infinity_in_float": ("fare", "-inf", "not a finite number"),
+    "float_overflow": ("fare", "1e999", "not a finite number"),
+    "float32_overflow": ("trip_miles", "1e39", "not a finite number"),
+    "space_in_float": ("fare", " 12.5", "no spaces"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CELLS))
+def test_hostile_numbers_are_named_with_file_line_and_column(case, tmp_path, source):
+    column, value, problem = HOSTILE_CELLS[case]
+    path = _with_cell(generate(GeneratorSpec(rows=50, seed=5), tmp_path, source), 7, column, value)
+    with pytest.raises(DataError) as caught:
+        check_csv_files([path], REQUIRED, numeric_columns(load_schema(SCHEMA)))
+    assert f"{path}: line 7, column {column}: {value!r} " in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_files_whose_headers_differ_are_named(tmp_path, source):
+    first = generate(GeneratorSpec(rows=50, seed=5), tmp_path / "a", source)
+    second = generate(GeneratorSpec(rows=50, seed=6), tmp_path / "b", source)
+    text = second.read_text().splitlines()
+    columns = text[0].split(",")
+    columns[0], columns[1] = columns[1], columns[0]
+    second.write_text("\n".join([",".join(columns), *text[1:]]) + "\n")
+    with pytest.raises(DataError) as caught:
+        check_csv_files([first, second], REQUIRED, numeric_columns(load_schema(SCHEMA)))
+    assert f"{second}: its header differs from that of {first}: the same columns in another order" \
+        in str(caught.value)
+
+
+def test_file_system_oddities_are_named(tmp_path, source):
+    good = generate(GeneratorSpec(rows=50, seed=5), tmp_path / "good", source)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "folder.csv").mkdir()
+    (folder / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    os.mkfifo(folder / "pipe.csv")  # opening it would block the check forever
+    (folder / "linked.csv").symlink_to(good)
+    files = sorted(folder.glob("*.csv"))
+    with pytest.raises(DataError) as caught:
+        check_csv_files(files, REQUIRED, numeric_columns(load_schema(SCHEMA)))
+    message = str(caught.value)
+    assert f"{folder / 'folder.csv'}: a folder, not a CSV file" in message
+    assert f"{folder / 'dangling.csv'}: a link to {tmp_path / 'gone.csv'}, which does not exist" in message
+    assert f"{folder / 'pipe.csv'}: not a regular file" in message
+    assert str(folder / "linked.csv") not in message, "a link to a good file is read like the file"
+
+
+def test_the_run_names_what_it_ignores_and_never_shows_a_traceback(tmp_path, source):
+    folder = tmp_path / "data"
+    generate(GeneratorSpec(rows=50, seed=5), folder, source)
+    (folder / "README.txt").write_text("notes")
+    _with_cell(folder / "data.csv", 4, "trip_start_hour", "inf")
+    result = subprocess.run(cli("run", "--data", str(folder), "--output", str(tmp_path / "out")),
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{folder / 'data.csv'}: line 4, column trip_start_hour: 'inf' is not an integer" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "out" / "serving").exists()
+    assert f"ignored (not .csv): {folder / 'README.txt'}" in result.stdout

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
-import time
 
 import pytest
 
@@ -20,9 +18,10 @@ pytestmark = pytest.mark.e2e
 CHANGED = "training.dropout=0.25"
 
 
-def lineage(store, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+def lineage(store, *arguments: str, check: bool = True,
+            env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(cli("lineage", *arguments, "--store", str(store)), cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=env)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -143,7 +142,8 @@ def test_unknown_run_is_explained(store):
     assert "no run match '1999-01-01'" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_every_command_answers_within_two_seconds_on_a_store_of_twenty_runs(store, run_ids, tmp_path):
+def test_every_command_answers_on_a_store_of_twenty_runs_without_tensorflow(store, run_ids, tmp_path,
+                                                                            tripwire):
     from tests.mlmd_replay import replay_runs
 
     big = tmp_path / "big.sqlite"
@@ -152,12 +152,7 @@ def test_every_command_answers_within_two_seconds_on_a_store_of_twenty_runs(stor
     assert total >= 20
     commands = [["runs"], ["show", "latest"], ["trace", "latest-pushed"], ["why", "latest"],
                 ["diff", run_ids[0], run_ids[-1]], ["graph", "latest", "--output", str(tmp_path / "g.dot")]]
+    # How fast they answer is measured by `make bench`; here, that they never load TensorFlow.
     for command in commands:
-        # The median of three fresh processes: one slow start on a shared machine is noise.
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            lineage(big, *command)
-            times.append(time.perf_counter() - started)
-        elapsed = statistics.median(times)
-        assert elapsed < 2.0, f"lineage {' '.join(command)} took {elapsed:.2f} s (median of 3)"
+        assert lineage(big, *command, env=tripwire.env).stdout
+        assert tripwire.tripped is None, f"lineage {' '.join(command)} imported {tripwire.tripped}"

@@ -41,12 +41,10 @@ def add_store_arguments(parser: argparse.ArgumentParser, json_output: bool = Tru
 
 
 def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
-    overrides = list(args.overrides)
-    if args.data is not None:
-        overrides.append(f"paths.data={args.data}")
-    if args.output is not None:
-        overrides.append(f"paths.output={args.output}")
-    return load_config(args.config, overrides)
+    """The config with --set applied, then --data and --output taken verbatim (never parsed as YAML)."""
+    values = {key: value for key, value in (("paths.data", args.data), ("paths.output", args.output))
+              if value is not None}
+    return load_config(args.config, args.overrides, values=values)
 
 
 def open_store_from_arguments(args: argparse.Namespace):

@@ -57,8 +57,12 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     service = RunService(config, args.config)
     preflight = service.preflight()
     console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
-    console.print(f"  data    {config.paths.data} ({preflight.rows} rows, {preflight.spans})\n"
-                  f"  output  {config.paths.output}", highlight=False)
+    console.print(f"  data    {config.paths.data} ({preflight.rows} rows, {preflight.spans})",
+                  highlight=False)
+    if preflight.ignored:
+        console.print(f"  ignored (not .csv): {', '.join(str(path) for path in preflight.ignored)}",
+                      highlight=False, markup=False)
+    console.print(f"  output  {config.paths.output}", highlight=False)
     with service.exclusive("run", args.wait, lambda message: console.print("  " + message, markup=False)):
         if not args.force:
             up_to_date = service.up_to_date(preflight)
