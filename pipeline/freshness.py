@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from importlib import metadata as package_metadata
 from pathlib import Path
 
+from components.versioned_pusher.versions import complete_local_versions
 from configs.settings import PipelineConfig
 from pipeline import store as mlmd
 from pipeline.inputs import PROJECT_ROOT, data_files
@@ -74,11 +74,9 @@ def _version(library: str) -> str:
 
 
 def newest_served_version(serving_dir: Path) -> str:
-    """The newest version folder in the serving directory, or "-" when there is none."""
-    if not serving_dir.is_dir():
-        return "-"
-    versions = [int(name) for name in os.listdir(serving_dir) if name.isdigit()]
-    return str(max(versions)) if versions else "-"
+    """The newest complete version in the serving directory, or "-" when there is none."""
+    versions = complete_local_versions(serving_dir)
+    return str(versions[-1]) if versions else "-"
 
 
 def freshness_facts(fingerprint: str, serving_dir: Path) -> dict[str, str]:

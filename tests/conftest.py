@@ -19,6 +19,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def missing_system_package(reason: str) -> None:
+    """A test that needs a system package: skipped with the reason on a developer's machine, failed on CI.
+
+    make setup installs the packages as root, so on CI (CI=true) a missing one
+    is a broken setup, never a silent pass.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI: {reason}")
+    pytest.skip(reason)
+
+
 def read_taxi_rows(count: int | None = None, start: int = 0) -> list[dict[str, str]]:
     """Rows of the packaged taxi CSV, as strings: `count` of them from data row `start`."""
     with packaged_taxi_csv().open(encoding="utf-8") as reader:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-import pytest
+from tests.conftest import missing_system_package
 
 INSTALLED_BY = "make setup installs it as root"
 POSTGRES_MISSING = f"PostgreSQL server not installed (Debian package postgresql; {INSTALLED_BY})"
@@ -50,7 +50,7 @@ def postgres_server() -> Iterator[str]:
     """Yields a postgresql:// URL of a fresh server that trusts local connections."""
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not binaries:
-        pytest.skip(POSTGRES_MISSING)
+        missing_system_package(POSTGRES_MISSING)
     bin_dir = os.path.dirname(binaries[-1])
     root = tempfile.mkdtemp(prefix="mlmd-postgres-")
     data = os.path.join(root, "data")
@@ -80,7 +80,7 @@ def mariadb_server() -> Iterator[str]:
     server = shutil.which("mariadbd") or shutil.which("mysqld")
     install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
     if not server or not install:
-        pytest.skip(MARIADB_MISSING)
+        missing_system_package(MARIADB_MISSING)
     root = tempfile.mkdtemp(prefix="mlmd-mariadb-")
     data = os.path.join(root, "data")
     port = free_port()

@@ -57,12 +57,14 @@ def test_fingerprint_follows_the_configuration_and_the_schema(data, tmp_path):
     assert input_fingerprint(config(data, tmp_path, f"paths.schema_file={schema}")) != with_copy
 
 
-def test_newest_served_version_ignores_folders_that_are_not_versions(tmp_path):
+def test_newest_served_version_ignores_folders_that_are_not_complete_versions(tmp_path):
     serving = tmp_path / "serving"
     assert newest_served_version(serving) == "-"
-    for name in ("9", "10", ".tmp-11", "notes"):
+    for name in ("9", "10", ".tmp-11", "notes", "12"):
         (serving / name).mkdir(parents=True)
-    assert newest_served_version(serving) == "10"
+    for complete in ("9", "10"):
+        (serving / complete / "push_record.json").write_text("{}")
+    assert newest_served_version(serving) == "10", "12 has no push record: an incomplete push"
 
 
 def test_an_empty_store_is_never_up_to_date(data, tmp_path):

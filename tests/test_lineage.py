@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, RUN_OVERRIDES, cli
+from tests.conftest import PROJECT_ROOT, RUN_OVERRIDES, cli, missing_system_package
 
 pytestmark = pytest.mark.e2e
 CHANGED = "training.dropout=0.25"
@@ -129,8 +129,9 @@ def test_graph_dot_holds_this_runs_executions_and_none_of_another_run(store, run
 NO_DOT = "graphviz's dot is not installed (Debian package graphviz; make setup installs it as root)"
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason=NO_DOT)
 def test_graph_png_is_a_picture(store, run_ids, tmp_path):
+    if shutil.which("dot") is None:
+        missing_system_package(NO_DOT)
     png = tmp_path / "run.png"
     lineage(store, "graph", run_ids[-1], "--format", "png", "--output", str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

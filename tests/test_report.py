@@ -11,7 +11,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from pipeline import store as mlmd
-from tests.conftest import PROJECT_ROOT, store_of
+from tests.conftest import PROJECT_ROOT, missing_system_package, store_of
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -155,9 +155,10 @@ def load_in_chromium(path: Path, screenshot: Path) -> tuple[list[dict], list[str
     return console, urls, sections
 
 
-@pytest.mark.skipif(chromium_paths() is None, reason="Chromium and chromedriver are not installed: "
-                    "apt-get install chromium chromium-driver (make setup does so as root)")
 def test_chromium_renders_every_section_without_errors_or_requests(first_run):
+    if chromium_paths() is None:
+        missing_system_package("Chromium and chromedriver are not installed: apt-get install chromium "
+                               "chromium-driver (make setup does so as root)")
     _, _, path, _ = first_run
     screenshot = ARTIFACTS / "run-report.png"
     console, urls, sections = load_in_chromium(path, screenshot)

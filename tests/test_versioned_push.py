@@ -84,3 +84,74 @@ def test_leftovers_of_a_killed_push_are_cleaned_and_never_listed(saved_model, tm
     assert pushed_versions(str(serving)) == []
     push_model(saved_model, str(serving), clock=_clock(1000, 1000))
     assert sorted(os.listdir(serving)) == ["1000"]
+
+
+def test_a_version_without_its_record_is_incomplete_ignored_and_removed(saved_model, tmp_path):
+    serving = tmp_path / "serving"
+    push_model(saved_model, str(serving), clock=_clock(1000, 1000))
+    # What a push killed mid-copy on object storage leaves: model files, no record.
+    shutil.copytree(saved_model, serving / "5000", ignore=shutil.ignore_patterns("variables"))
+    assert pushed_versions(str(serving)) == [1000]
+    other = tmp_path / "other"
+    shutil.copytree(saved_model, other)
+    (other / "fingerprint.pb").write_bytes(b"another model")
+    result = push_model(str(other), str(serving), clock=_clock(2000, 2000))
+    assert result.version == "2000", "the incomplete 5000 does not raise the next version number"
+    assert sorted(os.listdir(serving)) == ["1000", "2000"]
+
+
+def test_on_object_storage_the_record_written_last_is_what_makes_a_version(saved_model, tmp_path):
+    """TensorFlow's in-memory file system (ram://) has no atomic folder rename either."""
+    serving = f"ram://serving-{tmp_path.name}"
+    seen_mid_push = {}
+
+    def copy_then_die(source, destination):
+        from tfx.dsl.io import fileio
+        from tfx.utils import io_utils
+
+        io_utils.copy_dir(source, destination)
+        # The model is all there, in its version folder, but the record is not written yet.
+        seen_mid_push["files"] = fileio.exists(f"{destination}/saved_model.pb")
+        seen_mid_push["versions"] = pushed_versions(serving)
+        raise KeyboardInterrupt("killed after the copy, before the record")
+
+    with pytest.raises(KeyboardInterrupt):
+        push_model(saved_model, serving, copy_tree=copy_then_die, clock=_clock(1000, 1000))
+    assert seen_mid_push == {"files": True, "versions": []}
+    result = push_model(saved_model, serving, clock=_clock(3000, 3000))
+    assert (result.version, result.reused) == ("3000", False)
+    assert pushed_versions(serving) == [3000]
+    assert read_push_record(f"{serving}/3000")["fingerprint"]
+
+
+KILLED_PUSH = """
+import shutil, sys, time
+from components.versioned_pusher.push import push_model
+
+def copy_then_hang(source, destination):
+    shutil.copytree(source, destination)
+    print("copied", flush=True)
+    time.sleep(600)
+
+push_model(sys.argv[1], sys.argv[2], copy_tree=copy_then_hang)
+"""
+
+
+def test_a_push_killed_with_sigkill_leaves_no_version_and_the_next_push_cleans_up(saved_model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    serving = tmp_path / "serving"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_PUSH, saved_model, str(serving)],
+                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "copied"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    leftovers = os.listdir(serving)
+    assert len(leftovers) == 1 and leftovers[0].startswith(PARTIAL_PREFIX)
+    assert pushed_versions(str(serving)) == []
+    result = push_model(saved_model, str(serving), clock=_clock(1000, 1000))
+    assert sorted(os.listdir(serving)) == [result.version] == ["1000"]

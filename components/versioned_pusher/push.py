@@ -1,17 +1,15 @@
-"""Atomic, versioned pushes into a serving directory.
+"""Versioned pushes into a serving directory that never expose half a model.
 
-A reader (TF Serving, a batch job) must never see a half-written model, so the
-model is copied to a hidden partial folder and renamed to its version number
-only once complete. Earlier versions stay. Pushing the model that is already
+A version counts once its push record exists (see versions.py), and the
+record is written after every file of the model. On a local file system the
+model is also copied to a hidden partial folder and renamed to its version
+number only once complete, so a reader never even sees the folder early.
+Object stores (gs://, s3://) have no directory rename, so there the model is
+copied into its version folder directly and the record, written last, is what
+makes it a version. Earlier versions stay. Pushing the model that is already
 the newest version is a no-op, so re-running a cached pipeline does not
-duplicate it.
-
-Files go through TFX's fileio, so the serving directory may be local or on
-object storage (gs://, s3://). On a local file system the final rename is
-atomic. Object stores have no directory rename: TensorFlow copies object by
-object, so there a reader polling the folder could see a version appear
-file by file; `push_record.json`, written into the partial folder before the
-rename, is never the only file of a version.
+duplicate it. Incomplete versions and partial folders left by a killed push
+are removed by the next one.
 """
 
 from __future__ import annotations
@@ -27,8 +25,8 @@ from dataclasses import dataclass
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-PARTIAL_PREFIX = ".partial-"
-PUSH_RECORD = "push_record.json"
+from components.versioned_pusher.versions import PARTIAL_PREFIX, PUSH_RECORD, is_version_name
+
 FINGERPRINT_FILES = ("fingerprint.pb", "saved_model.pb")
 
 
@@ -50,11 +48,16 @@ def model_fingerprint(model_dir: str) -> str:
 
 
 def pushed_versions(serving_dir: str) -> list[int]:
-    """Complete versions in the serving directory, oldest first."""
+    """Complete versions in the serving directory (their record written), oldest first."""
     if not fileio.isdir(serving_dir):
         return []
-    # Object stores list folders with a trailing slash.
-    return sorted(int(name.rstrip("/")) for name in fileio.listdir(serving_dir) if name.rstrip("/").isdigit())
+    return sorted(int(name.rstrip("/")) for name in fileio.listdir(serving_dir)
+                  if is_version_name(name) and fileio.exists(os.path.join(serving_dir, name.rstrip("/"),
+                                                                          PUSH_RECORD)))
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
 
 
 def push_model(
@@ -74,7 +77,7 @@ def push_model(
       clock: seconds since the epoch; versions are timestamps, strictly increasing.
     """
     fileio.makedirs(serving_dir)
-    _remove_stale_partials(serving_dir)
+    _remove_incomplete(serving_dir)
     fingerprint = model_fingerprint(model_dir)
     versions = pushed_versions(serving_dir)
     if versions:
@@ -82,17 +85,20 @@ def push_model(
         if _recorded_fingerprint(latest) == fingerprint:
             return PushResult(str(versions[-1]), latest, reused=True)
     version = str(max(int(clock()), versions[-1] + 1 if versions else 0))
-    partial = os.path.join(serving_dir, f"{PARTIAL_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    final = os.path.join(serving_dir, version)
+    # Locally: a hidden folder, renamed (atomically) once complete; remotely, the version folder itself.
+    target = os.path.join(serving_dir, f"{PARTIAL_PREFIX}{version}-{uuid.uuid4().hex[:8]}") \
+        if is_local(serving_dir) else final
     try:
-        copy_tree(model_dir, partial)
+        copy_tree(model_dir, target)
         record = {"fingerprint": fingerprint, "source": model_dir, "pushed_at": clock(),
                   **(metadata or {})}
-        with fileio.open(os.path.join(partial, PUSH_RECORD), "w") as writer:
+        with fileio.open(os.path.join(target, PUSH_RECORD), "w") as writer:  # last: marks it complete
             writer.write(json.dumps(record, indent=2))
-        final = os.path.join(serving_dir, version)
-        fileio.rename(partial, final)  # atomic within one local file system
+        if target != final:
+            fileio.rename(target, final)
     except BaseException:
-        _remove_quietly(partial)
+        _remove_quietly(target)
         raise
     return PushResult(version, final, reused=False)
 
@@ -109,11 +115,13 @@ def _recorded_fingerprint(version_dir: str) -> str | None:
     return read_push_record(version_dir).get("fingerprint")
 
 
-def _remove_stale_partials(serving_dir: str) -> None:
-    """Leftovers of a push that died mid-copy; never visible as versions."""
+def _remove_incomplete(serving_dir: str) -> None:
+    """Leftovers of a push that died mid-copy (partial folders, versions without a record)."""
+    complete = set(pushed_versions(serving_dir))
     for name in fileio.listdir(serving_dir):
-        if name.startswith(PARTIAL_PREFIX):
-            _remove_quietly(os.path.join(serving_dir, name.rstrip("/")))
+        name = name.rstrip("/")
+        if name.startswith(PARTIAL_PREFIX) or (is_version_name(name) and int(name) not in complete):
+            _remove_quietly(os.path.join(serving_dir, name))
 
 
 def latest_pushed(serving_dir: str) -> tuple[str, dict] | None:
