@@ -11,6 +11,7 @@ signal number, as a shell expects of a process stopped by a signal.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 
@@ -20,9 +21,22 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class RunInterrupted(Exception):
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(f"{INTERRUPTED_PREFIX}{signal.Signals(signum).name}")
+    """A signal stopped the run.
+
+    Keras re-raises an exception from inside a model call as a new instance of
+    the same class with a longer message, so the constructor also accepts a
+    message, and the signal number is then the one last received.
+    """
+
+    last_signal = signal.SIGTERM
+
+    def __init__(self, signum_or_message: int | str):
+        if isinstance(signum_or_message, int):
+            self.signum = signum_or_message
+            message = f"{INTERRUPTED_PREFIX}{signal.Signals(signum_or_message).name}"
+        else:
+            self.signum, message = int(RunInterrupted.last_signal), str(signum_or_message)
+        super().__init__(message)
 
     @property
     def exit_code(self) -> int:
@@ -31,12 +45,17 @@ class RunInterrupted(Exception):
 
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGINT raise RunInterrupted once; later ones are ignored while the run winds down."""
+    """SIGTERM and SIGINT raise RunInterrupted; a second signal, should the first be swallowed, kills."""
 
     def stop(signum, frame):
         for number in SIGNALS:
-            signal.signal(number, signal.SIG_IGN)
+            signal.signal(number, hard_stop)
+        RunInterrupted.last_signal = signum
         raise RunInterrupted(signum)
+
+    def hard_stop(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
     previous = {number: signal.signal(number, stop) for number in SIGNALS}
     try:

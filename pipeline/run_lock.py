@@ -23,8 +23,10 @@ from datetime import datetime, timezone
 
 from configs.settings import PipelineConfig
 from pipeline.layout import OutputLayout
+from pipeline.store import StoreError
 
 POLL_SECONDS = 0.5
+MAINTENANCE_DATABASE = "postgres"
 LOCK_NAMESPACE = "taxi-tfx-run"
 
 
@@ -93,7 +95,12 @@ def _lock_key(config: PipelineConfig) -> str:
 
 
 class PostgresLock:
-    """pg_try_advisory_lock on a session of its own; the holder is told by application_name."""
+    """pg_try_advisory_lock on a session of its own; the holder is told by application_name.
+
+    Advisory locks belong to one database, and the metadata database may not
+    exist yet (MLMD creates it), so every run locks in the server's maintenance
+    database, `postgres`, under a key made of the metadata database and pipeline.
+    """
 
     def __init__(self, config: PipelineConfig):
         self.config, self.connection = config, None
@@ -107,9 +114,13 @@ class PostgresLock:
         meta = self.config.metadata
         # PostgreSQL keeps 63 bytes of application_name.
         name = f"taxi-tfx pid {holder.pid} on {holder.host} since {holder.started}"[:63]
-        connection = psycopg2.connect(host=meta.host, port=meta.port or 5432, dbname=meta.database,
-                                      user=meta.user or "postgres", password=self.config.metadata_password(),
-                                      application_name=name, connect_timeout=10)
+        try:
+            connection = psycopg2.connect(
+                host=meta.host, port=meta.port or 5432, dbname=MAINTENANCE_DATABASE,
+                user=meta.user or "postgres", password=self.config.metadata_password(),
+                application_name=name, connect_timeout=10)
+        except psycopg2.Error as error:
+            raise StoreError(f"cannot reach PostgreSQL at {meta.host} for the run lock: {error}") from None
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys)
@@ -142,9 +153,13 @@ class MySqlLock:
         import pymysql
 
         meta = self.config.metadata
-        connection = pymysql.connect(host=meta.host, port=meta.port or 3306, database=meta.database,
-                                     user=meta.user or "root", password=self.config.metadata_password() or "",
-                                     connect_timeout=10, program_name=f"taxi-tfx pid {holder.pid}")
+        # Named locks are server-wide; no database is needed (and MLMD may not have created it yet).
+        try:
+            connection = pymysql.connect(host=meta.host, port=meta.port or 3306, user=meta.user or "root",
+                                         password=self.config.metadata_password() or "", connect_timeout=10,
+                                         program_name=f"taxi-tfx pid {holder.pid}")
+        except pymysql.Error as error:
+            raise StoreError(f"cannot reach MySQL at {meta.host} for the run lock: {error}") from None
         with connection.cursor() as cursor:
             cursor.execute("SELECT GET_LOCK(%s, 0)", (self.name,))
             if cursor.fetchone()[0] == 1:

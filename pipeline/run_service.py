@@ -16,12 +16,14 @@ process may have started meanwhile. Printing is the caller's job.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from configs.settings import PipelineConfig, secret_values
+from configs.settings import ConfigError, PipelineConfig, secret_values
 from pipeline import run_facts
 from pipeline import store as mlmd
 from pipeline.interrupts import RunInterrupted, signals_ignored, signals_raise
@@ -58,6 +60,7 @@ class RunResult:
     pipeline_seconds: float
     wall_seconds: float
     files: dict[str, Path | str] = field(default_factory=dict)
+    error_text: str = ""  # what to tell the user about the error, secrets masked
 
 
 def check_input_data(config: PipelineConfig) -> int:
@@ -81,6 +84,39 @@ def describe_spans(config: PipelineConfig) -> str:
     return f"spans: {config.spans}" if label == "-" or config.spans == "all" else f"spans: {label}"
 
 
+def explain_error(error: BaseException | None, layout: OutputLayout) -> str:
+    """The error as the user reads it, with what to do when the cause is a full disk."""
+    if error is None:
+        return ""
+    text = str(error)
+    chain, cause = [], error
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    full = any(getattr(item, "errno", None) == errno.ENOSPC or "No space left on device" in str(item)
+               for item in chain)
+    if full:
+        text += (f"\nThe disk is full where the run writes ({layout.root}, or the serving folder "
+                 f"{layout.serving_dir}): free space there or choose another --output. The component's "
+                 "unfinished outputs were removed.")
+    return text
+
+
+def check_writable(layout: OutputLayout) -> None:
+    """The output and serving folders (or the nearest folders that exist above them) take new files.
+
+    Otherwise a run would train for minutes and fail at the Pusher.
+    """
+    for label, folder in (("the output folder", layout.root), ("the serving folder", layout.serving_dir)):
+        existing = folder.resolve()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            where = "" if existing == folder.resolve() else f" (its nearest existing folder {existing})"
+            raise ConfigError(f"{label} {folder}{where} is not writable by this user (uid {os.getuid()}); "
+                              "nothing ran. Fix its permissions or choose another --output.")
+
+
 class RunService:
     """Runs the pipeline of one configuration into its output folder."""
 
@@ -91,12 +127,14 @@ class RunService:
         self.secrets = secret_values(config)
 
     def preflight(self) -> Preflight:
-        """Checks the data (raises DataError) and fingerprints everything the run would read."""
+        """Checks the data (raises DataError) and the folders the run writes (ConfigError), and
+        fingerprints everything the run would read."""
         from data.errors import DataError
         from pipeline.freshness import input_fingerprint
         from pipeline.inputs import ignored_files
 
         config = self.config
+        check_writable(self.layout)
         ignored = tuple(ignored_files(config.paths.data, config.spans, config.window))
         try:
             rows = check_input_data(config)
@@ -157,6 +195,8 @@ class RunService:
                     local = run_local(self.config, run_id, progress, preflight.rows)
                 except RunInterrupted as stop:  # while TensorFlow and TFX were still loading
                     local = LocalRun(time.perf_counter() - started, 0.0, stop)
+            if isinstance(local.error, RunInterrupted):  # as raised, not as a library re-worded it
+                local.error = RunInterrupted(local.error.signum)
             failed = progress.fail_current() if progress and local.error else None
         wall_seconds = time.perf_counter() - started
         with signals_ignored():
@@ -165,7 +205,8 @@ class RunService:
             mlmd.cancel_unfinished(store, [run] if run is not None else [])
             outcome = read_run(store, run_id)
             result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
-                               local.pipeline_seconds, wall_seconds)
+                               local.pipeline_seconds, wall_seconds,
+                               error_text=redact(explain_error(local.error, self.layout), self.secrets))
             result.files = self._write_outputs(store, outcome, log_file)
         return result
 

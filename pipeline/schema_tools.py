@@ -82,3 +82,65 @@ def _domain_differences(feature, stats, domains) -> list[SchemaDifference]:
             if bounds.HasField("max") and high > bounds.max:
                 result.append(SchemaDifference(name, "above domain", f"max {high:g} > {bounds.max:g}"))
     return result
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    """The largest distance one feature moved between consecutive spans, under its comparator."""
+
+    feature: str
+    comparator: str
+    threshold: float | None  # None: the schema has no comparator; measured with the default one
+    largest: float
+    between: str
+
+    @property
+    def within(self) -> bool:
+        return self.threshold is None or self.largest <= self.threshold
+
+
+def consecutive_drift(folders: list, schema: schema_pb2.Schema) -> list[DriftRow]:
+    """TFDV's drift distance of every feature between each span and the one before it (imports TF).
+
+    Features with a comparator are measured with it; the others with the
+    default one for their type (L-infinity for strings, Jensen-Shannon for
+    numbers), so that a reviewer sees what a comparator would see.
+    """
+    import tensorflow_data_validation as tfdv
+
+    probe, thresholds = _measuring_schema(schema)
+    statistics = [tfdv.generate_statistics_from_csv(f"{folder}/*.csv") for folder in folders]
+    largest: dict[str, tuple[float, str]] = {}
+    pairs = zip(folders[:-1], folders[1:], statistics[:-1], statistics[1:], strict=True)
+    for before, after, stats_before, stats_after in pairs:
+        anomalies = tfdv.validate_statistics(stats_after, probe, previous_statistics=stats_before)
+        for info in anomalies.drift_skew_info:
+            name = ".".join(info.path.step)
+            for measurement in info.drift_measurements:
+                if measurement.value >= largest.get(name, (-1.0, ""))[0]:
+                    largest[name] = (measurement.value, f"{before.name} → {after.name}")
+    return [DriftRow(name, thresholds[name][0], thresholds[name][1], value, between)
+            for name, (value, between) in sorted(largest.items())]
+
+
+def _measuring_schema(schema: schema_pb2.Schema):
+    """A copy of the schema whose comparators all have threshold 0, so TFDV reports every distance."""
+    probe = schema_pb2.Schema()
+    probe.CopyFrom(schema)
+    thresholds: dict[str, tuple[str, float | None]] = {}
+    for feature in probe.feature:
+        comparator = feature.drift_comparator
+        if comparator.HasField("infinity_norm"):
+            thresholds[feature.name] = ("L-infinity", comparator.infinity_norm.threshold)
+        elif comparator.HasField("jensen_shannon_divergence"):
+            thresholds[feature.name] = ("Jensen-Shannon", comparator.jensen_shannon_divergence.threshold)
+        elif feature.type == schema_pb2.BYTES:
+            thresholds[feature.name] = ("L-infinity", None)
+        else:
+            thresholds[feature.name] = ("Jensen-Shannon", None)
+        feature.ClearField("drift_comparator")
+        if thresholds[feature.name][0] == "L-infinity":
+            feature.drift_comparator.infinity_norm.threshold = 0.0
+        else:
+            feature.drift_comparator.jensen_shannon_divergence.threshold = 0.0
+    return probe, thresholds

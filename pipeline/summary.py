@@ -24,7 +24,8 @@ def print_run_summary(console, summary: RunOutcome | None, wall_seconds: float, 
     if result.error is not None:
         where = f"at {failed}" if failed else "before any component ran"
         console.print(f"\n[red]The run stopped {where}.[/]", highlight=False)
-        console.print(redact(str(result.error), secret_values()), highlight=False, markup=False)
+        console.print(redact(result.error_text or str(result.error), secret_values()), highlight=False,
+                      markup=False)
         pushed = summary is not None and summary.pushed_path
         console.print(("" if pushed else "Nothing was pushed by this run. ") +
                       "Finished components are reused by the next run; the full traceback is in the log.",

@@ -46,8 +46,8 @@ def _as_service_user(command: list[str], user: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yields a postgresql:// URL of a fresh server that trusts local connections."""
+def postgres_server(password: str | None = None) -> Iterator[str]:
+    """Yields a postgresql:// URL of a fresh server: trusting local connections, or requiring `password`."""
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not binaries:
         missing_system_package(POSTGRES_MISSING)
@@ -62,8 +62,15 @@ def postgres_server() -> Iterator[str]:
     port = free_port()
     run = lambda *args: subprocess.run(_as_service_user(list(args), "postgres"), check=True,  # noqa: E731
                                        capture_output=True, text=True, timeout=120)
+    auth = ["--auth=trust"]
+    if password is not None:
+        password_file = os.path.join(root, "password")
+        with open(password_file, "w", encoding="utf-8") as writer:
+            writer.write(password)
+        os.chmod(password_file, 0o644)
+        auth = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
     try:
-        run(f"{bin_dir}/initdb", "-D", data, "--auth=trust", "-U", "postgres")
+        run(f"{bin_dir}/initdb", "-D", data, *auth, "-U", "postgres")
         run(f"{bin_dir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(data, "server.log"), "-o",
             f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
         _wait_for_port(port)
@@ -75,8 +82,8 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def mariadb_server() -> Iterator[str]:
-    """Yields a mysql:// URL of a fresh MariaDB server with a password-less root user."""
+def mariadb_server(password: str | None = None) -> Iterator[str]:
+    """Yields a mysql:// URL of a fresh MariaDB server: root without a password, or user mlmd with one."""
     server = shutil.which("mariadbd") or shutil.which("mysqld")
     install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
     if not server or not install:
@@ -101,8 +108,37 @@ def mariadb_server() -> Iterator[str]:
     )
     try:
         _wait_for_port(port)
-        yield f"mysql://root@127.0.0.1:{port}/mlmd"
+        if password is None:
+            yield f"mysql://root@127.0.0.1:{port}/mlmd"
+            return
+        import pymysql
+
+        admin = pymysql.connect(host="127.0.0.1", port=port, user="root", password="")
+        with admin.cursor() as cursor:
+            cursor.execute("CREATE USER 'mlmd'@'%%' IDENTIFIED BY %s", (password,))
+            cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'mlmd'@'%'")
+        admin.close()
+        yield f"mysql://mlmd@127.0.0.1:{port}/mlmd"
     finally:
         process.terminate()
         process.wait(timeout=60)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def dump_database(url: str, password: str) -> str:
+    """The whole database behind a postgresql:// or mysql:// URL as SQL text, with the server's own tool."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    database = parsed.path.lstrip("/")
+    if parsed.scheme.startswith("postgres"):
+        pg_dump = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[-1]
+        command = [pg_dump, "-h", parsed.hostname, "-p", str(parsed.port), "-U", parsed.username, database]
+        env = {**os.environ, "PGPASSWORD": password}
+    else:
+        dump = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+        command = [dump, "-h", parsed.hostname, "-P", str(parsed.port), "-u", parsed.username,
+                   f"-p{password}", "--skip-comments", database]
+        env = dict(os.environ)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=True)
+    return result.stdout

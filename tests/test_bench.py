@@ -73,7 +73,7 @@ def test_render_rewrites_the_same_docs_from_the_results_file(smoke, tmp_path):
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "benchmarks.md").read_text() == (work / "docs" / "benchmarks.md").read_text()
-    assert results["command"].startswith("python -m pipeline bench all --smoke")
+    assert results["command"].startswith("python -m benchmarks all --smoke")
     assert f"Measured by `{results['command']}`" in (tmp_path / "benchmarks.md").read_text()
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 
 import pytest
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from data.checks import DataError, check_csv_files, load_schema, numeric_columns
 from data.generator import DEFECTS, GeneratorSpec, generate, load_source
@@ -182,3 +183,17 @@ def test_the_run_names_what_it_ignores_and_never_shows_a_traceback(tmp_path, sou
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "out" / "serving").exists()
     assert f"ignored (not .csv): {folder / 'README.txt'}" in result.stdout
+
+
+@pytest.mark.parametrize(("column", "value"), [("fare", "nan"), ("trip_miles", "inf"), ("tips", "-inf")])
+def test_the_curated_schema_itself_forbids_nan_and_infinity_in_model_floats(column, value, tmp_path, source):
+    """Beside the pre-flight check: data that reaches TFDV another way is stopped by the schema."""
+    import tensorflow_data_validation as tfdv
+
+    path = _with_cell(generate(GeneratorSpec(rows=50, seed=5), tmp_path, source), 9, column, value)
+    statistics = tfdv.generate_statistics_from_csv(str(path))
+    anomalies = tfdv.validate_statistics(statistics, tfdv.load_schema_text(str(SCHEMA)))
+    assert column in anomalies.anomaly_info, dict(anomalies.anomaly_info)
+    kinds = {reason.type for reason in anomalies.anomaly_info[column].reason}
+    expected = {"nan": "FLOAT_TYPE_HAS_NAN", "inf": "FLOAT_TYPE_HAS_INF", "-inf": "FLOAT_TYPE_HAS_INF"}[value]
+    assert {anomalies_pb2.AnomalyInfo.Type.Name(kind) for kind in kinds} >= {expected}

@@ -45,6 +45,11 @@ def register(commands) -> None:
     infer.add_argument("--write", type=Path, help="also write the inferred schema here (pbtxt)")
     infer.set_defaults(handler=command_schema_infer)
 
+    drift = schema_commands.add_parser(
+        "drift", help="how far each feature moved between consecutive spans, against the drift thresholds")
+    add_config_arguments(drift)
+    drift.set_defaults(handler=command_schema_drift)
+
     check = commands.add_parser("check-config", help="validate a configuration and print it")
     add_config_arguments(check)
     check.set_defaults(handler=command_check_config)
@@ -143,6 +148,32 @@ def command_data(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[green]✔[/] default taxi data at {args.destination}: {rows} rows in {len(spans)} "
                   f"quarterly spans ({spans[0][1]} to {spans[-1][1]})")
     return EXIT_OK
+
+
+def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
+    """Exit 1 when a clean playback of these spans would already trip a threshold."""
+    from data.checks import load_schema
+    from data.spans import span_folders
+    from pipeline.console import quiet_library_noise
+
+    config = config_from_arguments(args)
+    folders = span_folders(config.paths.data)
+    if config.paths.schema_file is None or len(folders) < 2:
+        raise ConfigError(f"schema drift needs a curated schema and at least two span-N/ folders under "
+                          f"{config.paths.data}")
+    quiet_library_noise()
+    console.print(f"measuring {len(folders)} spans of {config.paths.data} with TFDV…", highlight=False)
+    from pipeline.schema_tools import consecutive_drift
+
+    rows = consecutive_drift(folders, load_schema(config.paths.schema_file))
+    console.print(f"{'feature':<24} {'comparator':<15} {'threshold':>9} {'largest':>8}  between",
+                  highlight=False)
+    for row in rows:
+        threshold = "-" if row.threshold is None else f"{row.threshold:.3f}"
+        flag = "" if row.within else "  ABOVE THE THRESHOLD"
+        console.print(f"{row.feature:<24} {row.comparator:<15} {threshold:>9} {row.largest:>8.3f}  "
+                      f"{row.between}{flag}", highlight=False, markup=False)
+    return EXIT_OK if all(row.within for row in rows) else EXIT_FAILED
 
 
 def command_schema_infer(args: argparse.Namespace, console: Console) -> int:
