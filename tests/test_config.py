@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,33 @@ def test_config_loading_imports_no_tensorflow():
     result = subprocess.run([*cli()[:1], "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_command_line_paths_and_plain_values_are_never_read_as_yaml(tmp_path):
+    """`--output "/tmp/x #2"` once wrote to /tmp/x: the value went through YAML, where # starts a comment."""
+    odd = tmp_path / "x #2"
+    result = subprocess.run(cli("check-config", "--output", str(odd), "--set", "pipeline_name=a: b",
+                                "--set", "training.epochs=3"),
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, "pipeline_name 'a: b' is a string now, and the pattern rejects it"
+    assert "pipeline_name" in result.stdout and "'a: b'" in result.stdout
+    config = load_config(DEFAULT_CONFIG, ["training.hidden_units=[8, 4]", "label.column=tips #1"],
+                         check_paths=False, values={"paths.output": odd})
+    assert config.paths.output == odd
+    assert config.label.column == "tips #1" and config.training.hidden_units == [8, 4]
+
+
+def test_an_unexpected_error_is_one_line_with_a_file_for_the_details(tmp_path, tripwire):
+    from data.prepare import write_sample
+
+    data = write_sample(tmp_path / "data", 50)
+    # Importing TensorFlow fails in this environment: a stand-in for any bug or broken install.
+    command = cli("run", "--data", str(data), "--output", str(tmp_path / "out"))
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                            env=tripwire.env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("unexpected error: ")]
+    assert "ImportError: tensorflow must not be imported by this command" in line
+    details = Path(line.split("(details: ")[1].rstrip(")"))
+    assert "Traceback (most recent call last)" in details.read_text()
