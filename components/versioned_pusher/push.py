@@ -72,7 +72,7 @@ def push_model(
     Args:
       model_dir: the SavedModel to push.
       serving_dir: the folder that holds one sub-folder per version.
-      metadata: written as push_record.json beside the model (run id, metrics...).
+      metadata: written into the push record beside the model (run id, metrics...).
       copy_tree: the copy function (a parameter so tests can make it fail midway).
       clock: seconds since the epoch; versions are timestamps, strictly increasing.
     """
