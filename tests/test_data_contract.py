@@ -197,3 +197,39 @@ def test_the_curated_schema_itself_forbids_nan_and_infinity_in_model_floats(colu
     kinds = {reason.type for reason in anomalies.anomaly_info[column].reason}
     expected = {"nan": "FLOAT_TYPE_HAS_NAN", "inf": "FLOAT_TYPE_HAS_INF", "-inf": "FLOAT_TYPE_HAS_INF"}[value]
     assert {anomalies_pb2.AnomalyInfo.Type.Name(kind) for kind in kinds} >= {expected}
+
+
+CHECK_AS_NOBODY = """
+import os, pwd, sys
+from pathlib import Path
+from data.checks import DataError, check_csv_files
+nobody = pwd.getpwnam("nobody")
+os.setgid(nobody.pw_gid)
+os.setuid(nobody.pw_uid)
+try:
+    check_csv_files([Path(sys.argv[1])], [], {})
+except DataError as error:
+    print(error)
+"""
+
+
+def test_a_file_this_user_cannot_read_is_named(tmp_path, source):
+    if os.geteuid() != 0:
+        from tests.conftest import missing_system_package
+
+        missing_system_package("reading as another user needs root (setuid); CI runs as root")
+    import shutil
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="taxi-tfx-unreadable-"))
+    try:
+        os.chmod(folder, 0o755)
+        path = generate(GeneratorSpec(rows=20, seed=5), folder, source)
+        os.chmod(path, 0o000)
+        result = subprocess.run([sys.executable, "-c", CHECK_AS_NOBODY, str(path)], cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert f"{path}: cannot be read: permission denied" in result.stdout, result.stdout + result.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

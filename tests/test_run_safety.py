@@ -214,3 +214,59 @@ def test_a_full_serving_disk_is_said_plainly_and_leaves_no_half_version(small_da
         assert lineage_runs(output)[0]["status"] == "failed at Pusher"
     finally:
         subprocess.run(["umount", str(serving)], check=False)
+
+
+def _first_creation_in(folder: Path, seconds: float) -> str:
+    """Blocks until something is created in folder (Linux inotify through libc); returns its name."""
+    import ctypes
+    import select
+    import struct
+
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    descriptor = libc.inotify_init1(0)
+    if descriptor < 0 or libc.inotify_add_watch(descriptor, str(folder).encode(), 0x100) < 0:  # IN_CREATE
+        raise OSError(ctypes.get_errno(), "inotify is not available")
+    try:
+        ready, _, _ = select.select([descriptor], [], [], seconds)
+        if not ready:
+            raise TimeoutError(f"nothing was created in {folder} within {seconds} s")
+        event = os.read(descriptor, 4096)
+        length = struct.unpack_from("iIII", event)[3]
+        return event[16:16 + length].rstrip(b"\0").decode()
+    finally:
+        os.close(descriptor)
+
+
+def test_a_run_killed_while_pushing_shows_no_version_and_the_rerun_pushes_exactly_one(small_data, tmp_path):
+    output = tmp_path / "out"
+    serving = OutputLayout(output).serving_dir
+    serving.mkdir(parents=True)
+    command = cli("run", "--data", str(small_data), "--output", str(output), *RUN_OVERRIDES, *BIG_MODEL)
+    run = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    created = _first_creation_in(serving, seconds=900)
+    run.send_signal(signal.SIGSTOP)  # frozen mid-copy: the push has only just created its folder
+    assert created.startswith(".partial-"), created
+    visible = [name for name in os.listdir(serving) if not name.startswith(".")]
+    assert all((serving / name / "push_record.json").is_file() for name in visible), \
+        f"a visible version without its record: {visible}"
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=60)
+    [killed] = lineage_runs(output)
+    assert killed["states"]["Pusher"] == "RUNNING" and killed["pushed_version"] is None
+
+    rerun = run_big_model_to_end(small_data, output)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    versions = os.listdir(serving)
+    assert len(versions) == 1 and versions[0].isdigit(), f"exactly one complete version: {versions}"
+    assert (serving / versions[0] / "push_record.json").is_file()
+    statuses = [row["status"] for row in lineage_runs(output)]
+    assert statuses[0].startswith("complete") and statuses[1] == "stopped at Pusher", statuses
+
+
+def run_big_model_to_end(data: Path, output: Path) -> subprocess.CompletedProcess:
+    command = cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES, *BIG_MODEL)
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+
+
+# About 40 MB of weights: copying them takes long enough to be caught in the act.
+BIG_MODEL = ["--set", "training.hidden_units=[3000, 3000]", "--set", "training.epochs=2"]
