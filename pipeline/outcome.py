@@ -147,7 +147,7 @@ def find_run(store, run: str | None, pipeline_name: str | None = None) -> metada
 
 def read_run(store, run_id: str) -> RunOutcome | None:
     """The outcome of the run with exactly this id, or None when TFX never registered it."""
-    run = store.get_context_by_type_and_name(mlmd.PIPELINE_RUN, run_id)
+    run = mlmd.run_context(store, run_id)
     return None if run is None else read_outcome(store, run)
 
 

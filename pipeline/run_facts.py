@@ -33,7 +33,7 @@ STOP_REASON_LIMIT = 4000
 def record_run_facts(store, run_id: str, facts: dict[str, str], error: BaseException | None,
                      secrets: Sequence[str] = ()) -> None:
     """Adds the facts (and the stop reason, if the run failed, secrets masked) to the run named run_id."""
-    run = store.get_context_by_type_and_name(mlmd.PIPELINE_RUN, run_id)
+    run = mlmd.run_context(store, run_id)
     if run is None:  # the pipeline failed before TFX registered the run
         return
     values = dict(facts)

@@ -176,15 +176,33 @@ class RunService:
 
     def execute(self, preflight: Preflight, log_file: Path, show_progress: bool = True) -> RunResult:
         """Runs the pipeline (TensorFlow loads here), then records, reads back and writes its outputs."""
-        from pipeline.console import ComponentProgress, output_to_log, quiet_library_noise
-        from pipeline.local_runner import LocalRun, new_run_id, run_local
+        from pipeline.console import quiet_library_noise
+        from pipeline.local_runner import new_run_id
 
         quiet_library_noise()
         run_id = new_run_id()
         started = time.perf_counter()
         store = self._store()
         # Left RUNNING by a process that died (SIGKILL, power loss); the lock says none is alive.
-        mlmd.cancel_unfinished(store, mlmd.pipeline_runs(store, self.config.pipeline_name))
+        mlmd.cancel_unfinished(store, self.config.pipeline_name)
+        local, failed = self._run_pipeline(run_id, preflight, log_file, show_progress)
+        wall_seconds = time.perf_counter() - started
+        with signals_ignored():
+            run_facts.record_run_facts(store, run_id, self._facts(preflight), local.error, self.secrets)
+            mlmd.cancel_unfinished(store, self.config.pipeline_name, run_id)
+            outcome = read_run(store, run_id)
+            result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
+                               local.pipeline_seconds, wall_seconds,
+                               error_text=redact(explain_error(local.error, self.layout), self.secrets))
+            result.files = self._write_outputs(store, outcome, log_file)
+        return result
+
+    def _run_pipeline(self, run_id: str, preflight: Preflight, log_file: Path, show_progress: bool):
+        """(LocalRun, failed component) of the pipeline run, its output in the log, signals as stops."""
+        from pipeline.console import ComponentProgress, output_to_log
+        from pipeline.local_runner import LocalRun, run_local
+
+        started = time.perf_counter()
         with output_to_log(log_file, self.secrets) as terminal:
             progress = None
             if show_progress:
@@ -197,18 +215,7 @@ class RunService:
                     local = LocalRun(time.perf_counter() - started, 0.0, stop)
             if isinstance(local.error, RunInterrupted):  # as raised, not as a library re-worded it
                 local.error = RunInterrupted(local.error.signum)
-            failed = progress.fail_current() if progress and local.error else None
-        wall_seconds = time.perf_counter() - started
-        with signals_ignored():
-            run_facts.record_run_facts(store, run_id, self._facts(preflight), local.error, self.secrets)
-            run = store.get_context_by_type_and_name(mlmd.PIPELINE_RUN, run_id)
-            mlmd.cancel_unfinished(store, [run] if run is not None else [])
-            outcome = read_run(store, run_id)
-            result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
-                               local.pipeline_seconds, wall_seconds,
-                               error_text=redact(explain_error(local.error, self.layout), self.secrets))
-            result.files = self._write_outputs(store, outcome, log_file)
-        return result
+            return local, progress.fail_current() if progress and local.error else None
 
     def _facts(self, preflight: Preflight) -> dict[str, str]:
         from pipeline.freshness import freshness_facts

@@ -178,21 +178,36 @@ def custom_value(artifact, key: str):
     return getattr(value, kind) if kind else None
 
 
-def cancel_unfinished(store, runs: list[metadata_store_pb2.Context]) -> list[str]:
-    """Marks executions of these runs still RUNNING as CANCELED; returns their component names.
+def cancel_unfinished(store, pipeline_name: str, run_id: str | None = None) -> list[str]:
+    """Marks the pipeline's executions still RUNNING (of one run, or of all) as CANCELED.
 
     An execution stays RUNNING when its process died or was stopped between
     TFX's own bookkeeping steps. Callers hold the run lock, so no live process
-    can own one.
+    can own one. Returns the components' names.
     """
+    running = store.get_executions(list_options=metadata_store.ListOptions(
+        filter_query="last_known_state = RUNNING"))
     stopped = []
-    for run in runs:
-        for item in component_executions(store, run):
-            if item.execution.last_known_state == metadata_store_pb2.Execution.RUNNING:
-                item.execution.last_known_state = metadata_store_pb2.Execution.CANCELED
-                store.put_executions([item.execution])
-                stopped.append(item.component)
+    for execution in running:
+        runs = [context for context in store.get_contexts_by_execution(execution.id)
+                if context.type == PIPELINE_RUN]
+        if run_id is not None:
+            runs = [run for run in runs if run.name == run_id]
+        if any(_belongs_to(store, run, pipeline_name) for run in runs):
+            execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+            store.put_executions([execution])
+            stopped.append(component_name(store, execution))
     return stopped
+
+
+def _belongs_to(store, run: metadata_store_pb2.Context, pipeline_name: str) -> bool:
+    return any(parent.type == "pipeline" and parent.name == pipeline_name
+               for parent in store.get_parent_contexts_by_context(run.id))
+
+
+def run_context(store, run_id: str) -> metadata_store_pb2.Context | None:
+    """The pipeline_run context named run_id (None when TFX never registered the run)."""
+    return store.get_context_by_type_and_name(PIPELINE_RUN, run_id)
 
 
 def annotate_run(store, run: metadata_store_pb2.Context, values: dict[str, str]) -> None:
