@@ -164,6 +164,14 @@ class ValidationGateConfig(_Strict):
     drift: bool = True
 
 
+class PredictionConfig(_Strict):
+    # Input columns copied into every row of `predict`'s output, beside the
+    # row number and the probability, so that scores can be joined back.
+    key_columns: list[str] = Field(default_factory=list)
+    # Rows scored per call of the model's serving signature.
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 8192
+
+
 class MonitoringConfig(_Strict):
     # After every local run, <pipeline_name>.prom (Prometheus text format) is
     # rewritten in textfile_dir, for node_exporter's textfile collector.
@@ -223,6 +231,7 @@ class PipelineConfig(_Strict):
     validation: ValidationGateConfig = ValidationGateConfig()
     metadata: MetadataConfig = MetadataConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    prediction: PredictionConfig = PredictionConfig()
     # With a folder of span-N/ folders: read every span, only the newest one, or span N.
     spans: Literal["all", "latest"] | Annotated[int, Field(ge=1)] = "all"
     # A rolling window: read the `window` spans that end at the chosen one

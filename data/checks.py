@@ -51,11 +51,16 @@ def numeric_columns(schema: schema_pb2.Schema) -> dict[str, type]:
     return {f.name: kinds[f.type] for f in schema.feature if f.type in kinds}
 
 
-def check_csv_files(files: list[Path], required: list[str], numeric: dict[str, type]) -> list[FileReport]:
-    """Checks every file; raises DataError listing all problems, or returns the reports."""
+def check_csv_files(files: list[Path], required: list[str], numeric: dict[str, type],
+                    non_empty: tuple[str, ...] = ()) -> list[FileReport]:
+    """Checks every file; raises DataError listing all problems, or returns the reports.
+
+    `non_empty` columns must hold a value in every row (what a model's serving
+    signature parses as a required feature).
+    """
     if not files:
         raise DataError("no CSV file to read")
-    reports = [check_csv_file(path, required, numeric) for path in files]
+    reports = [check_csv_file(path, required, numeric, non_empty) for path in files]
     _check_headers_agree(reports)
     problems = [f"{report.path}: {problem}" for report in reports for problem in report.problems]
     if problems:
@@ -81,7 +86,8 @@ def _header_difference(first: list[str], other: list[str]) -> str:
     return "the same columns in another order"
 
 
-def check_csv_file(path: Path, required: list[str], numeric: dict[str, type]) -> FileReport:
+def check_csv_file(path: Path, required: list[str], numeric: dict[str, type],
+                   non_empty: tuple[str, ...] = ()) -> FileReport:
     report = FileReport(path)
     problem = file_problem(path)
     if problem:
@@ -89,7 +95,7 @@ def check_csv_file(path: Path, required: list[str], numeric: dict[str, type]) ->
         return report
     try:
         with path.open(encoding="utf-8", newline="") as reader:
-            _check_rows(csv.reader(reader), report, required, numeric)
+            _check_rows(csv.reader(reader), report, required, numeric, non_empty)
     except UnicodeDecodeError:
         report.problems.append(_utf8_problem(path))
     except csv.Error as error:
@@ -118,7 +124,8 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
-def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str, type]) -> None:
+def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str, type],
+                non_empty: tuple[str, ...] = ()) -> None:
     header = next(rows, None)
     if not header:
         report.problems.append("no header row")
@@ -128,6 +135,7 @@ def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str
     if missing:
         report.problems.append(f"missing required column(s): {', '.join(missing)}")
     positions = {column: index for index, column in enumerate(header) if column in numeric}
+    needed = {column: index for index, column in enumerate(header) if column in non_empty}
     for line, row in enumerate(rows, start=2):
         report.rows += 1
         if len(report.problems) >= MAX_PROBLEMS_PER_FILE:
@@ -136,6 +144,9 @@ def _check_rows(rows, report: FileReport, required: list[str], numeric: dict[str
         if len(row) != len(header):
             report.problems.append(f"line {line}: {len(row)} fields, but the header has {len(header)}")
             continue
+        for column, index in needed.items():
+            if not row[index]:
+                report.problems.append(f"line {line}, column {column}: empty, but the model needs a value")
         for column, index in positions.items():
             text = row[index]
             problem = number_problem(text, numeric[column]) if text else None

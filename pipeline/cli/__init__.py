@@ -21,7 +21,7 @@ from rich.console import Console
 
 from configs.settings import ConfigError, secret_values
 from data.errors import DataError
-from pipeline.cli import kubeflow, lineage, run, runs
+from pipeline.cli import kubeflow, lineage, predict, run, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from pipeline.kfp_submit import SubmitError
 from pipeline.redaction import redact
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(commands)
     runs.register(commands)
     lineage.register(commands)
+    predict.register(commands)
     bench = commands.add_parser("bench", add_help=False,
                                 help=f"measure performance on this machine (= python -m {BENCHMARKS_MODULE})")
     bench.add_argument("arguments", nargs=argparse.REMAINDER)
