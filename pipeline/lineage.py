@@ -204,9 +204,14 @@ def _statistics_of(store, examples, events, seen) -> list[TraceNode]:
     """The statistics computed on raw examples: what the schema and drift checks looked at."""
     readers = [e for e in events if e.type == metadata_store_pb2.Event.INPUT]
     result = []
-    for execution in store.get_executions_by_id(sorted({e.execution_id for e in readers})):
-        if mlmd.component_name(store, execution) != "StatisticsGen" or \
-                execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:
+    # In a long-lived store the examples have a reader per run: find StatisticsGen's by its node
+    # context (two queries) rather than by asking each reader's name.
+    statistics_gen = {execution.id for node in store.get_contexts_by_type(mlmd.NODE)
+                      if node.name.split(".", 1)[-1] == "StatisticsGen"
+                      for execution in store.get_executions_by_context(node.id)}
+    ids = sorted({e.execution_id for e in readers} & statistics_gen)
+    for execution in store.get_executions_by_id(ids) if ids else []:
+        if execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:
             continue
         events_out = store.get_events_by_execution_ids([execution.id])
         outputs = [e.artifact_id for e in events_out if e.type in mlmd.OUTPUT_EVENTS]
@@ -219,14 +224,23 @@ def _statistics_of(store, examples, events, seen) -> list[TraceNode]:
     return result
 
 
-def _original_producers(store, output_events):
-    """With caching, several executions output one artifact; the one that made it is COMPLETE."""
+def _original_producers(store, output_events, chunk: int = 8):
+    """With caching, several executions output one artifact; the one that made it is COMPLETE.
+
+    It is the earliest of them, so they are read oldest first, a few at a time,
+    instead of all of them (one per cached run, in a long-lived store).
+    """
     if len(output_events) <= 1:
         return output_events
-    executions = {e.id: e for e in store.get_executions_by_id([ev.execution_id for ev in output_events])}
-    complete = [ev for ev in output_events
-                if executions[ev.execution_id].last_known_state == metadata_store_pb2.Execution.COMPLETE]
-    return complete[:1] or output_events[:1]
+    ordered = sorted(output_events, key=lambda event: event.execution_id)
+    for start in range(0, len(ordered), chunk):
+        events = ordered[start:start + chunk]
+        states = {e.id: e.last_known_state
+                  for e in store.get_executions_by_id([event.execution_id for event in events])}
+        complete = [ev for ev in events if states[ev.execution_id] == metadata_store_pb2.Execution.COMPLETE]
+        if complete:
+            return complete[:1]
+    return ordered[:1]
 
 
 def _trace_execution(store, execution, downstream, hops, seen, types) -> TraceNode:
