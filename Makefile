@@ -29,7 +29,8 @@ setup: $(STAMP) system-deps ## create .venv from requirements.lock with uv, and 
 # (PNG/SVG); postgresql and mariadb-server are real ML Metadata backends for the
 # shared-store tests; chromium and chromium-driver load the run report in a real
 # browser. Installed when running as root (CI); otherwise the command to run is
-# printed, and the tests that need them are skipped with the reason.
+# printed, and the tests that need them are skipped with the reason (under CI=true
+# they fail instead: there a missing package is a broken setup).
 SYSTEM_PACKAGES := graphviz postgresql mariadb-server chromium chromium-driver
 system-deps: ## install the Debian packages above when root and missing
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

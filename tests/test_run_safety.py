@@ -97,7 +97,10 @@ def add_intruder_run(output: Path, pipeline_name: str = "taxi-tfx") -> str:
 def test_a_second_run_is_refused_and_every_fact_stays_with_the_run_that_made_it(small_data, tmp_path):
     output = tmp_path / "out"
     first = start_run(small_data, output)
-    wait_for(lambda: in_component(output, "Trainer"), "the first run's Trainer")
+    # Once an epoch is saved the Trainer is registered and trains for a while: no MLMD write of the
+    # run can collide with this test's own write to the SQLite store.
+    wait_for(lambda: list(OutputLayout(output).trainer_backups_dir.glob("*/training_metadata.json")),
+             "the first run's first epoch")
     intruder = add_intruder_run(output)  # now "the newest run in the store" is not the first run
     second = run_to_end(small_data, output)
     text, _ = first.communicate(timeout=900)

@@ -6,15 +6,19 @@ each span's statistics against the previous span's.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
 
+from data.checks import load_schema
 from data.generator import Drift, GeneratorSpec, generate, load_source
 from data.prepare import materialise_default_data
+from data.spans import span_folders
 from tests.conftest import PROJECT_ROOT, cli
 
 pytestmark = pytest.mark.e2e
+SCHEMA = PROJECT_ROOT / "schemas" / "taxi" / "schema.pbtxt"
 MODEL_FEATURES_AND_LABEL = {
     "fare", "trip_miles", "trip_seconds", "pickup_latitude", "pickup_longitude", "dropoff_latitude",
     "dropoff_longitude", "trip_start_hour", "trip_start_day", "pickup_community_area",
@@ -22,27 +26,32 @@ MODEL_FEATURES_AND_LABEL = {
 }
 
 
-def drift_table(data) -> tuple[int, dict[str, list[str]]]:
-    result = subprocess.run(cli("schema", "drift", "--data", str(data)), cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=600)
-    lines = result.stdout.splitlines()
-    header = next(index for index, line in enumerate(lines) if line.startswith("feature "))
-    return result.returncode, {line.split()[0]: line.split() for line in lines[header + 1:] if line.strip()}
-
-
-def test_every_threshold_sits_above_what_clean_quarters_measure_and_real_drift_trips_one(tmp_path):
-    data = tmp_path / "taxi"
+@pytest.fixture(scope="module")
+def quarters(tmp_path_factory):
+    data = tmp_path_factory.mktemp("taxi")
     materialise_default_data(data)
-    code, rows = drift_table(data)
-    assert code == 0, rows
-    compared = {name for name, cells in rows.items() if cells[2] != "-"}
+    return data
+
+
+def test_every_threshold_sits_above_what_clean_consecutive_quarters_measure(quarters):
+    from pipeline.schema_tools import consecutive_drift
+
+    rows = {row.feature: row for row in consecutive_drift(span_folders(quarters), load_schema(SCHEMA))}
+    compared = {name for name, row in rows.items() if row.threshold is not None}
     # Every feature the model reads has a comparator, but the month: quarters hold other months.
     assert compared == MODEL_FEATURES_AND_LABEL
+    assert rows["trip_start_month"].largest == pytest.approx(1.0)
     for name in compared:
-        threshold, largest = float(rows[name][2]), float(rows[name][3])
-        assert largest <= threshold, f"{name}: clean quarters measured {largest} > threshold {threshold}"
+        row = rows[name]
+        assert row.within, f"{name}: clean quarters measured {row.largest} > threshold {row.threshold}"
 
+
+def test_the_command_flags_a_drifted_span(quarters, tmp_path):
+    data = tmp_path / "spans"
+    shutil.copytree(span_folders(quarters)[-1], data / "span-16")
     generate(GeneratorSpec(rows=600, seed=1, drift=Drift(cash_to_card=0.6)), data / "span-17", load_source())
-    code, rows = drift_table(data)
-    assert code == 1
-    assert rows["payment_type"][-3:] == ["ABOVE", "THE", "THRESHOLD"], rows["payment_type"]
+    result = subprocess.run(cli("schema", "drift", "--data", str(data)), cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("payment_type ")]
+    assert line.endswith("span-16 → span-17  ABOVE THE THRESHOLD"), line
