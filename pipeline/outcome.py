@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -29,19 +30,45 @@ VALIDATOR, GATE, VERDICT, PUSHER = "ExampleValidator", "ValidationGate", "Verdic
 
 @dataclass
 class RunOutcome:
-    """What one pipeline run did and decided."""
+    """What one pipeline run did and decided.
+
+    What MLMD holds is read at once; what lives in artifact files (anomalies,
+    the gate's findings, the verdict) on first use, so that listing many runs
+    or models reads no file it does not show.
+    """
 
     run: metadata_store_pb2.Context
     components: list[mlmd.ComponentExecution]
     # Artifacts by the component of this run that output them.
     outputs: dict[str, list[metadata_store_pb2.Artifact]] = field(default_factory=dict)
-    anomalies: list[AnomalyRow] = field(default_factory=list)  # ExampleValidator's
-    gate_findings: list[AnomalyRow] = field(default_factory=list)  # the gate's report, drift included
-    verdict: dict | None = None
-    blessed: bool | None = None
     pushed_path: str | None = None
     pushed_version: str | None = None
     stop_reason: str | None = None
+
+    @cached_property
+    def anomalies(self) -> list[AnomalyRow]:
+        """ExampleValidator's."""
+        return [row for artifact in self.produced(VALIDATOR, "ExampleAnomalies")
+                for row in read_local_anomalies(artifact.uri)]
+
+    @cached_property
+    def gate_findings(self) -> list[AnomalyRow]:
+        """The gate's report: ExampleValidator's anomalies and its drift findings."""
+        return [row for artifact in self.produced(GATE, VALIDATION_REPORT)
+                for row in read_report_rows(artifact.uri)]
+
+    @cached_property
+    def verdict(self) -> dict | None:
+        verdicts = [read_verdict(artifact.uri) for artifact in self.produced(VERDICT, EVALUATION_VERDICT)]
+        return verdicts[-1] if verdicts else None
+
+    @cached_property
+    def blessed(self) -> bool | None:
+        """The Verdict's blessing as recorded in MLMD; the verdict file only when there is none."""
+        blessings = self.produced(VERDICT, "ModelBlessing")
+        if blessings:
+            return bool(mlmd.custom_value(blessings[0], "blessed"))
+        return None if self.verdict is None else bool(self.verdict["blessed"])
 
     @property
     def run_id(self) -> str:
@@ -93,21 +120,10 @@ class RunOutcome:
 
 
 def read_outcome(store, run: metadata_store_pb2.Context) -> RunOutcome:
-    """Reads one run's components, findings, verdict, push and stop reason."""
+    """Reads one run's components, push and stop reason (findings and verdict on first use)."""
     components = mlmd.component_executions(store, run)
     outcome = RunOutcome(run=run, components=components, outputs=_outputs_by_component(store, components),
                          stop_reason=run_facts.stop_reason(run))
-    for artifact in outcome.produced(VALIDATOR, "ExampleAnomalies"):
-        outcome.anomalies.extend(read_local_anomalies(artifact.uri))
-    for artifact in outcome.produced(GATE, VALIDATION_REPORT):
-        outcome.gate_findings.extend(read_report_rows(artifact.uri))
-    for artifact in outcome.produced(VERDICT, EVALUATION_VERDICT):
-        outcome.verdict = read_verdict(artifact.uri)
-    blessings = outcome.produced(VERDICT, "ModelBlessing")
-    if blessings:
-        outcome.blessed = bool(mlmd.custom_value(blessings[0], "blessed"))
-    elif outcome.verdict is not None:
-        outcome.blessed = bool(outcome.verdict["blessed"])
     for artifact in outcome.produced(PUSHER, "PushedModel"):
         if mlmd.custom_value(artifact, PUSHED):
             outcome.pushed_path = mlmd.custom_value(artifact, PUSHED_DESTINATION)

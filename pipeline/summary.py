@@ -9,17 +9,17 @@ from pipeline.outcome import GATE, RESOLVER_SUFFIX, RunOutcome
 from pipeline.redaction import redact
 
 
-def print_run_summary(console, summary: RunOutcome | None, wall_seconds: float, result,
-                      failed: str | None, files: dict[str, object]) -> None:
-    """Prints the end-of-run summary: what ran, what was found, what was decided."""
+def print_run_summary(console, result) -> None:
+    """Prints the end-of-run summary of a RunResult: what ran, what was found, what was decided."""
+    summary, failed = result.outcome, result.failed_component
     console.print()
     if summary is not None:
         status = "[red]FAILED[/]" if result.error else "[green]finished[/]"
-        console.print(f"Run {summary.run_id} {status} in {wall_seconds:.1f} s "
+        console.print(f"Run {summary.run_id} {status} in {result.wall_seconds:.1f} s "
                       f"(imports {result.import_seconds:.1f} s, pipeline {result.pipeline_seconds:.1f} s)")
         _print_components(console, summary)
         print_outcome(console, summary)
-    for label, path in files.items():
+    for label, path in result.files.items():
         console.print(f"  {label:<11} {path}", highlight=False, markup=False)
     if result.error is not None:
         where = f"at {failed}" if failed else "before any component ran"

@@ -79,8 +79,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         result = service.execute(preflight, log_file)
     from pipeline.summary import print_run_summary
 
-    print_run_summary(console, result.outcome, result.wall_seconds, result, result.failed_component,
-                      result.files)
+    print_run_summary(console, result)
     return exit_code(result.error)
 
 
