@@ -18,7 +18,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
 .PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard \
-        compile image bench
+        compile image bench run-spec
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,18 @@ KUBEFLOW_CONFIG ?= configs/kubeflow.yaml
 compile: setup ## compile for Kubeflow Pipelines 2.x into build/pipeline.yaml (IMAGE=... to set the image)
 	@$(PY) -m pipeline compile --config $(KUBEFLOW_CONFIG) --output build/pipeline.yaml \
 		$(if $(IMAGE),--set kubeflow.image=$(IMAGE))
+
+# `make run-spec`: the Kubeflow config compiled with local folders for its
+# locations, then run task by task through the compiled container commands.
+SPEC_LOCAL := outputs/kubeflow-local
+run-spec: setup data ## compile the Kubeflow config for local folders and run the spec task by task (outputs/kubeflow-local)
+	@$(PY) -m pipeline compile --config $(KUBEFLOW_CONFIG) --output $(SPEC_LOCAL)/pipeline.yaml \
+		--set kubeflow.image=$(or $(IMAGE),local/taxi-tfx:run-spec) \
+		--set kubeflow.data=$(CURDIR)/data/taxi --set kubeflow.serving_dir=$(CURDIR)/$(SPEC_LOCAL)/serving \
+		--set kubeflow.state_dir=$(CURDIR)/$(SPEC_LOCAL)/state \
+		--set kubeflow.schema_file=$(CURDIR)/schemas/taxi/schema.pbtxt
+	@$(PY) -m pipeline run-spec $(SPEC_LOCAL)/pipeline.yaml --root $(SPEC_LOCAL)/root \
+		--store $(SPEC_LOCAL)/metadata.sqlite
 
 image: ## build and push the pipeline image: make image IMAGE=registry/taxi-tfx:TAG (needs a Docker engine)
 	@test -n "$(IMAGE)" || { echo "set IMAGE, e.g. make image IMAGE=registry.example.com/taxi-tfx:0.1.0"; exit 2; }

@@ -35,7 +35,7 @@ class PushedModelRow:
 def pushed_models(store) -> list[PushedModelRow]:
     """Every model version a run pushed, newest first, with its run and headline metrics."""
     rows = []
-    for artifact in store.get_artifacts_by_type("PushedModel"):
+    for artifact in mlmd.artifacts_by_type(store, "PushedModel"):
         # A rerun that found its model already pushed reuses the version: list it once.
         reused = mlmd.custom_value(artifact, REUSED_EXISTING_VERSION)
         if not mlmd.custom_value(artifact, PUSHED) or reused:
@@ -58,7 +58,7 @@ def _producing_run(store, artifact) -> metadata_store_pb2.Context | None:
     events = [e for e in store.get_events_by_artifact_ids([artifact.id]) if e.type in mlmd.OUTPUT_EVENTS]
     for event in events:
         for context in store.get_contexts_by_execution(event.execution_id):
-            if context.type == mlmd.PIPELINE_RUN:
+            if context.type in mlmd.RUN_CONTEXT_TYPES:
                 return context
     return None
 
@@ -124,7 +124,7 @@ def artifact_details(artifact) -> dict[str, object]:
             value = getattr(prop, prop.WhichOneof("value")) if prop.WhichOneof("value") else None
         if isinstance(value, (int, float, str)) and value != "":
             details[key] = value
-    record = read_training_record(artifact.uri) if artifact.type == "ModelRun" else None
+    record = read_training_record(artifact.uri) if artifact.type in mlmd.type_names("ModelRun") else None
     if record:
         details.update({"strategy": record.get("strategy"), "replicas": record.get("replicas"),
                         "global_batch_size": record.get("global_batch_size"),
@@ -157,7 +157,7 @@ def resolve_target(store, target: str, pipeline_name: str | None = None):
             raise mlmd.StoreError(f"no artifact with id {target}")
         return found[0]
     if target == "latest-pushed":
-        pushed = [a for a in store.get_artifacts_by_type("PushedModel") if mlmd.custom_value(a, PUSHED)]
+        pushed = [a for a in mlmd.artifacts_by_type(store, "PushedModel") if mlmd.custom_value(a, PUSHED)]
         if not pushed:
             raise mlmd.StoreError("no model has been pushed yet")
         return max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
@@ -195,7 +195,7 @@ def _trace_artifact(store, artifact, downstream, hops, seen, types) -> TraceNode
     executions = store.get_executions_by_id(sorted({e.execution_id for e in wanted}))
     for execution in executions:
         node.children.append(_trace_execution(store, execution, downstream, hops - 1, seen, types))
-    if not downstream and artifact.type == "Examples":
+    if not downstream and artifact.type in mlmd.type_names("Examples"):
         node.children.extend(_statistics_of(store, artifact, events, seen))
     return node
 
@@ -209,6 +209,10 @@ def _statistics_of(store, examples, events, seen) -> list[TraceNode]:
     statistics_gen = {execution.id for node in store.get_contexts_by_type(mlmd.NODE)
                       if node.name.split(".", 1)[-1] == "StatisticsGen"
                       for execution in store.get_executions_by_context(node.id)}
+    if examples.type.startswith(mlmd.KFP_TFX_PREFIX):  # recorded by KFP: no node contexts, task names
+        statistics_gen |= {execution.id for execution in
+                           store.get_executions_by_id(sorted({e.execution_id for e in readers}))
+                           if mlmd.custom_value(execution, mlmd.KFP_TASK_NAME) == "StatisticsGen"}
     ids = sorted({e.execution_id for e in readers} & statistics_gen)
     for execution in store.get_executions_by_id(ids) if ids else []:
         if execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:

@@ -17,7 +17,18 @@ from configs.settings import PipelineConfig
 from pipeline.layout import OutputLayout
 
 PIPELINE_RUN = "pipeline_run"
+PIPELINE = "pipeline"
 NODE = "node"
+# What KFP 2.x's launcher records on a cluster (and `run-spec --store` locally);
+# pipeline.kfp_metadata writes these.
+KFP_PIPELINE_RUN = "system.PipelineRun"
+KFP_PIPELINE = "system.Pipeline"
+KFP_DAG_EXECUTION = "system.DAGExecution"
+KFP_TASK_NAME = "task_name"
+RUN_CONTEXT_TYPES = (PIPELINE_RUN, KFP_PIPELINE_RUN)
+PIPELINE_CONTEXT_TYPES = (PIPELINE, KFP_PIPELINE)
+# KFP types TFX's artifacts by their schema title: tfx.Examples for Examples.
+KFP_TFX_PREFIX = "tfx."
 STATE_NAMES = {
     value: name
     for name, value in metadata_store_pb2.Execution.State.items()
@@ -117,12 +128,13 @@ class ComponentExecution:
 
 
 def pipeline_runs(store, pipeline_name: str | None = None) -> list[metadata_store_pb2.Context]:
-    """Pipeline run contexts, newest first (optionally of one pipeline)."""
-    runs = store.get_contexts_by_type(PIPELINE_RUN)
+    """Pipeline run contexts, newest first (optionally of one pipeline): TFX's and KFP's."""
+    runs = [run for type_name in RUN_CONTEXT_TYPES for run in store.get_contexts_by_type(type_name)]
     if pipeline_name:
         pipeline_contexts = {
             context.id
-            for context in store.get_contexts_by_type("pipeline")
+            for type_name in PIPELINE_CONTEXT_TYPES
+            for context in store.get_contexts_by_type(type_name)
             if context.name == pipeline_name
         }
         if pipeline_contexts:
@@ -135,8 +147,9 @@ def pipeline_runs(store, pipeline_name: str | None = None) -> list[metadata_stor
 
 
 def component_executions(store, run: metadata_store_pb2.Context) -> list[ComponentExecution]:
-    """The executions of a run in the order they started, with component names."""
-    executions = store.get_executions_by_context(run.id)
+    """The executions of a run in the order they started, with component names (not KFP's root DAG)."""
+    executions = [execution for execution in store.get_executions_by_context(run.id)
+                  if execution.type != KFP_DAG_EXECUTION]
     result = []
     for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
         result.append(
@@ -152,6 +165,9 @@ def component_executions(store, run: metadata_store_pb2.Context) -> list[Compone
 
 
 def component_name(store, execution: metadata_store_pb2.Execution) -> str:
+    """TFX's node name, or the task name KFP's launcher records."""
+    if task_name := custom_value(execution, KFP_TASK_NAME):
+        return task_name
     for context in store.get_contexts_by_execution(execution.id):
         if context.type == NODE:
             return context.name.split(".", 1)[-1]
@@ -165,8 +181,21 @@ def output_artifacts(store, execution_ids: list[int]) -> list[metadata_store_pb2
     return list(store.get_artifacts_by_id(ids)) if ids else []
 
 
+def type_names(type_name: str) -> tuple[str, ...]:
+    """A type's name as TFX records it, and as KFP does (tfx.Examples) for TFX's own types."""
+    if "." in type_name:
+        return (type_name,)
+    return (type_name, KFP_TFX_PREFIX + type_name)
+
+
 def artifacts_of_type(artifacts, type_name: str) -> list[metadata_store_pb2.Artifact]:
-    return [artifact for artifact in artifacts if artifact.type == type_name]
+    names = type_names(type_name)
+    return [artifact for artifact in artifacts if artifact.type in names]
+
+
+def artifacts_by_type(store, type_name: str) -> list[metadata_store_pb2.Artifact]:
+    """Every artifact of a type, under TFX's name and KFP's."""
+    return [artifact for name in type_names(type_name) for artifact in store.get_artifacts_by_type(name)]
 
 
 def custom_value(artifact, key: str):
@@ -206,8 +235,11 @@ def _belongs_to(store, run: metadata_store_pb2.Context, pipeline_name: str) -> b
 
 
 def run_context(store, run_id: str) -> metadata_store_pb2.Context | None:
-    """The pipeline_run context named run_id (None when TFX never registered the run)."""
-    return store.get_context_by_type_and_name(PIPELINE_RUN, run_id)
+    """The run context named run_id, TFX's or KFP's (None when no run of that id was registered)."""
+    for type_name in RUN_CONTEXT_TYPES:
+        if (context := store.get_context_by_type_and_name(type_name, run_id)) is not None:
+            return context
+    return None
 
 
 def annotate_run(store, run: metadata_store_pb2.Context, values: dict[str, str]) -> None:

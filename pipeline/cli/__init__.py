@@ -21,7 +21,7 @@ from rich.console import Console
 
 from configs.settings import ConfigError, secret_values
 from data.errors import DataError
-from pipeline.cli import kubeflow, lineage, predict, run, runs
+from pipeline.cli import kubeflow, lineage, predict, run, run_spec, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from pipeline.kfp_submit import SubmitError
 from pipeline.redaction import redact
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("arguments", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=command_bench)
     kubeflow.register(commands)
+    run_spec.register(commands)
     return parser
 
 
