@@ -164,6 +164,29 @@ class ValidationGateConfig(_Strict):
     drift: bool = True
 
 
+class SearchSpaceConfig(_Strict):
+    """The Tuner's choices for each model hyperparameter (training: holds the untuned defaults)."""
+
+    hidden_units: list[list[Annotated[int, Field(ge=1)]]] = Field(
+        default_factory=lambda: [[128, 64], [256, 128], [64, 32]], min_length=1)
+    learning_rate: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [0.001, 0.003, 0.01], min_length=1)
+    dropout: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: [0.0, 0.1, 0.2], min_length=1)
+    embedding_dim: list[Annotated[int, Field(ge=1, le=512)]] = Field(
+        default_factory=lambda: [4, 8, 16], min_length=1)
+
+
+class TuningConfig(_Strict):
+    # When true, a Tuner (KerasTuner random search) runs before the Trainer and
+    # its best hyperparameters replace training's hidden_units, learning_rate,
+    # dropout and embedding_dim.
+    enabled: bool = False
+    max_trials: Annotated[int, Field(ge=1, le=1000)] = 8
+    epochs_per_trial: Annotated[int, Field(ge=1, le=1000)] = 4
+    search_space: SearchSpaceConfig = SearchSpaceConfig()
+
+
 class PredictionConfig(_Strict):
     # Input columns copied into every row of `predict`'s output, beside the
     # row number and the probability, so that scores can be joined back.
@@ -227,6 +250,7 @@ class PipelineConfig(_Strict):
     label: LabelConfig = LabelConfig()
     features: FeaturesConfig
     training: TrainingConfig = TrainingConfig()
+    tuning: TuningConfig = TuningConfig()
     evaluation: EvaluationConfig
     validation: ValidationGateConfig = ValidationGateConfig()
     metadata: MetadataConfig = MetadataConfig()

@@ -57,6 +57,8 @@ class PipelineInputs:
     # rewrites each time it accepts data.
     baseline_from_serving_dir: bool = False
     statistics_reference_file: str | None = None
+    # custom_config of the Tuner; None leaves the Tuner out of the DAG.
+    tuner_config: dict[str, Any] | None = None
 
 
 def data_source(path: Path, spans: str | int = "all", window: int = 1,
@@ -194,7 +196,7 @@ def content_addressed_copy(path: Path, folder: Path) -> Path:
 
 
 def component_configs(config: PipelineConfig, backup_root: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """custom_config of Transform and of the Trainer."""
+    """custom_config of Transform and of the Trainer (tuner_config has the Tuner's)."""
     transform_config = {
         "features": config.features.model_dump(),
         "label": config.label.model_dump(),
@@ -208,6 +210,18 @@ def component_configs(config: PipelineConfig, backup_root: str) -> tuple[dict[st
         "backup_root": backup_root,
     }
     return transform_config, trainer_config
+
+
+def tuner_config(config: PipelineConfig, trainer_config: dict[str, Any]) -> dict[str, Any] | None:
+    """custom_config of the Tuner (the Trainer's plus the search), or None when tuning is off.
+
+    Its content is the Tuner's cache key: the search space, the data and the
+    code; the Trainer's own config leaves it out, so enabling tuning re-runs
+    the Trainer only through its new hyperparameters input.
+    """
+    if not config.tuning.enabled:
+        return None
+    return {**trainer_config, "tuning": config.tuning.model_dump()}
 
 
 def local_pipeline_inputs(config: PipelineConfig, rows: int | None = None) -> PipelineInputs:
@@ -227,6 +241,7 @@ def local_pipeline_inputs(config: PipelineConfig, rows: int | None = None) -> Pi
         serving_dir=str(layout.serving_dir.resolve()),
         transform_config=transform_config,
         trainer_config=trainer_config,
+        tuner_config=tuner_config(config, trainer_config),
         evaluation=config.evaluation.model_dump(),
         fail_on=list(config.validation.fail_on),
         schema_file=(str(content_addressed_copy(paths.schema_file, layout.schemas_dir).resolve())
@@ -263,6 +278,7 @@ def kubeflow_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
         serving_dir=kubeflow.serving_dir,
         transform_config=transform_config,
         trainer_config=trainer_config,
+        tuner_config=tuner_config(config, trainer_config),
         evaluation=config.evaluation.model_dump(),
         fail_on=list(config.validation.fail_on),
         schema_file=kubeflow.schema_file,

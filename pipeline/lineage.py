@@ -19,7 +19,7 @@ from components.versioned_pusher.properties import (
 from pipeline import run_facts as facts
 from pipeline import store as mlmd
 from pipeline.outcome import RunOutcome, find_run, read_outcome, recent_outcomes, utc
-from trainer.record import read_training_record
+from trainer.record import read_training_record, read_tuner_trials
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,20 @@ def artifact_details(artifact) -> dict[str, object]:
         details.update({"strategy": record.get("strategy"), "replicas": record.get("replicas"),
                         "global_batch_size": record.get("global_batch_size"),
                         "epochs_run": record.get("epochs_run")})
+        if record.get("tuned"):
+            details["tuned"] = ", ".join(f"{k}={v}" for k, v in record.get("hyperparameters", {}).items()
+                                         if k != "steps_per_execution")
+    trials = read_tuner_trials(artifact.uri) if artifact.type in mlmd.type_names("TunerResults") else None
+    if trials:
+        details["trials"] = "; ".join(describe_trial(trial) for trial in trials)
     return details
+
+
+def describe_trial(trial: dict) -> str:
+    """`#3 0.9412: hidden_units=128,64 learning_rate=0.003 ...` (best trials first)."""
+    values = " ".join(f"{k}={v}" for k, v in trial.items() if k not in ("trial_id", "score"))
+    score = trial.get("score")
+    return f"#{trial.get('trial_id')} {'-' if score is None else f'{score:.4f}'}: {values}"
 
 
 @dataclass

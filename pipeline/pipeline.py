@@ -1,7 +1,7 @@
 """The DAG. It only wires components: every path and setting arrives as an argument.
 
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen (or SchemaGen) -> ExampleValidator
--> ValidationGate -> Transform -> Trainer -> [baseline] -> Evaluator -> Verdict -> VersionedPusher
+-> ValidationGate -> Transform -> [Tuner] -> Trainer -> [baseline] -> Evaluator -> Verdict -> VersionedPusher
 
 Locally, Resolver nodes find the baseline model and the previous statistics in
 MLMD. Open-source Kubeflow cannot run Resolver nodes; there a ProductionBaseline
@@ -17,6 +17,7 @@ from tfx.components import (
     StatisticsGen,
     Trainer,
     Transform,
+    Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
@@ -38,6 +39,7 @@ from pipeline.inputs import PipelineInputs
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+TUNER_FN = "trainer.tuning.tuner_fn"
 VERDICT_ID = "Verdict"
 EXAMPLE_GEN_ID = "CsvExampleGen"
 GATE_ID = "ValidationGate"
@@ -98,11 +100,21 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
     )
     # Transform reads nothing from the gate; the edge makes it wait for the gate's verdict.
     transform.add_upstream_node(validation_gate)
+    tuner = None
+    if inputs.tuner_config is not None:
+        tuner = Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            custom_config=inputs.tuner_config,
+        )
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config=inputs.trainer_config,
     )
     components = [
@@ -113,6 +125,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         example_validator,
         validation_gate,
         transform,
+        *([tuner] if tuner else []),
         trainer,
     ]
     baseline_model = None

@@ -20,7 +20,7 @@ from pathlib import Path
 from components.validation_gate.anomalies import STATISTICS_FILE, AnomalyRow
 from pipeline import charts, run_facts
 from pipeline.outcome import GATE, PUSHER, RunOutcome, read_outcome, utc
-from trainer.record import read_training_record
+from trainer.record import read_training_record, read_tuner_trials
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CURVE_METRICS = {"loss": "epoch_loss", "AUC": "epoch_auc"}
@@ -66,6 +66,8 @@ class Report:
     compared_with_previous: bool = False
     anomalies: list[AnomalyRow] = field(default_factory=list)
     training: dict | None = None
+    # The Tuner's completed trials, best first (when the run tuned).
+    trials: list[dict] = field(default_factory=list)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     curves_svg: str = ""
     verdict: dict | None = None
@@ -177,6 +179,8 @@ def _add_training(report: Report, outcome: RunOutcome) -> None:
         return
     uri = runs[0].uri
     report.training = read_training_record(uri)
+    for results in outcome.produced("Tuner", "TunerResults"):
+        report.trials = read_tuner_trials(results.uri) or []
     report.curves = read_epoch_curves(uri)
     if report.curves:
         report.curves_svg = charts.training_curves(report.curves)

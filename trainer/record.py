@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Written beside the TensorBoard logs in the Trainer's ModelRun artifact.
 TRAINING_RECORD = "training_record.json"
@@ -34,6 +34,9 @@ class TrainingRecord:
     examples_per_second: float
     final_metrics: dict[str, float]
     history: dict[str, list[float]]
+    # The model's hyperparameters, and whether a Tuner chose them.
+    hyperparameters: dict[str, object] = field(default_factory=dict)
+    tuned: bool = False
 
 
 def read_training_record(model_run_dir: str) -> dict | None:
@@ -43,3 +46,18 @@ def read_training_record(model_run_dir: str) -> dict | None:
         return None
     with open(path, encoding="utf-8") as reader:
         return json.load(reader)
+
+
+# TFX's Tuner writes its trials here, in its TunerResults artifact
+# (tfx/components/tuner/executor.py: a list of {trial_id, score, <hyperparameters>}).
+TUNER_RESULTS = "tuner_results.json"
+
+
+def read_tuner_trials(tuner_results_dir: str) -> list[dict] | None:
+    """The Tuner's completed trials, best score first, or None when the folder holds none."""
+    path = os.path.join(tuner_results_dir, TUNER_RESULTS)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as reader:
+        trials = json.load(reader)
+    return sorted(trials, key=lambda trial: -(trial.get("score") or float("-inf")))

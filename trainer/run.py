@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
@@ -25,6 +25,7 @@ from trainer.distribution import StrategyPlan, make_strategy
 from trainer.export import export_serving_model
 from trainer.features import (
     LABEL_KEY,
+    FeatureSpec,
     feature_spec_from_config,
     label_spec_from_config,
     vocabulary_filename,
@@ -38,6 +39,8 @@ KERAS_MODEL_FILE = "model.keras"
 # TensorBoard batch-level scalars every this many steps (or every call into
 # TensorFlow, when training.steps_per_execution is larger).
 TENSORBOARD_UPDATE_STEPS = 16
+# training: keys the Tuner searches (configs.settings.SearchSpaceConfig).
+TUNABLE = ("hidden_units", "learning_rate", "dropout", "embedding_dim")
 
 
 def run_fn(fn_args: Any) -> None:
@@ -45,10 +48,53 @@ def run_fn(fn_args: Any) -> None:
     train_and_export(fn_args)
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """The Transform outputs as the model reads them: datasets, their sizes and the id-valued inputs."""
+
+    tft_output: Any
+    spec: FeatureSpec
+    categorical_sizes: dict[str, int]
+    train_dataset: Any
+    eval_dataset: Any
+    train_examples: int
+    eval_examples: int
+    steps_per_epoch: int
+    validation_steps: int
+
+
+def load_training_data(fn_args: Any, training: dict[str, Any], global_batch: int) -> TrainingData:
+    """Datasets over the transformed splits (shared by the Trainer and the Tuner)."""
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    schema = tft_output.transformed_metadata.schema
+    spec = feature_spec_from_config(fn_args.custom_config)
+    inputs = spec.model_inputs()
+    train_examples = count_examples(fn_args.train_files, fn_args.data_accessor, schema)
+    eval_examples = count_examples(fn_args.eval_files, fn_args.data_accessor, schema)
+    cap = training.get("max_examples_per_epoch")
+    vocabulary_sizes = {column: tft_output.vocabulary_size_by_name(vocabulary_filename(column))
+                        for column in spec.string_categorical}
+    return TrainingData(
+        tft_output=tft_output,
+        spec=spec,
+        categorical_sizes=spec.categorical_sizes(vocabulary_sizes),
+        train_dataset=make_dataset(fn_args.train_files, fn_args.data_accessor, schema, global_batch,
+                                   int(training["seed"]), inputs),
+        eval_dataset=make_dataset(fn_args.eval_files, fn_args.data_accessor, schema, global_batch,
+                                  seed=None, inputs=inputs),
+        train_examples=train_examples,
+        eval_examples=eval_examples,
+        steps_per_epoch=steps_for(train_examples, global_batch, cap),
+        validation_steps=steps_for(eval_examples, global_batch, cap),
+    )
+
+
 def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecord:
     """run_fn's work; extra_callbacks run after the standard ones (trainer.standalone uses it)."""
     config = fn_args.custom_config
-    training = config["training"]
+    # The Tuner's best values, when a Tuner ran, replace the configured ones.
+    tuned = tuned_values(getattr(fn_args, "hyperparameters", None))
+    training = {**config["training"], **tuned}
     keras.utils.set_random_seed(int(training["seed"]))
     strategy, plan = make_strategy(int(training["cpu_replicas"]))
     per_replica = int(training["batch_size_per_replica"])
@@ -57,45 +103,27 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
              global_batch)
     steps_per_execution = steps_per_execution_for(int(training.get("steps_per_execution", 1)),
                                                   strategy.num_replicas_in_sync)
-
-    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    schema = tft_output.transformed_metadata.schema
-    train_examples = count_examples(fn_args.train_files, fn_args.data_accessor, schema)
-    eval_examples = count_examples(fn_args.eval_files, fn_args.data_accessor, schema)
-    cap = training.get("max_examples_per_epoch")
-    steps_per_epoch = steps_for(train_examples, global_batch, cap)
-    spec = feature_spec_from_config(config)
-    inputs = spec.model_inputs()
-    train_dataset = make_dataset(
-        fn_args.train_files, fn_args.data_accessor, schema, global_batch, int(training["seed"]), inputs
-    )
-    eval_dataset = make_dataset(fn_args.eval_files, fn_args.data_accessor, schema, global_batch,
-                                seed=None, inputs=inputs)
-
-    vocabulary_sizes = {
-        column: tft_output.vocabulary_size_by_name(vocabulary_filename(column))
-        for column in spec.string_categorical
-    }
+    data = load_training_data(fn_args, training, global_batch)
+    hparams = hyperparameters(training, steps_per_execution)
     with strategy.scope():
-        model = build_model(spec, spec.categorical_sizes(vocabulary_sizes),
-                            hyperparameters(training, steps_per_execution))
+        model = build_model(data.spec, data.categorical_sizes, hparams)
 
     backup_dir = backup_directory(config["backup_root"], fn_args.train_files, training)
     resumed = tf.io.gfile.exists(backup_dir)
     started = time.perf_counter()
     history = model.fit(
-        train_dataset,
-        steps_per_epoch=steps_per_epoch,
+        data.train_dataset,
+        steps_per_epoch=data.steps_per_epoch,
         epochs=int(training["epochs"]),
-        validation_data=eval_dataset,
-        validation_steps=steps_for(eval_examples, global_batch, cap),
+        validation_data=data.eval_dataset,
+        validation_steps=data.validation_steps,
         callbacks=[*training_callbacks(training, fn_args.model_run_dir, backup_dir, steps_per_execution),
                    *extra_callbacks],
         verbose=2,
     )
     train_seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
-    export_serving_model(model, tft_output, label_spec_from_config(config).column,
+    export_serving_model(model, data.tft_output, label_spec_from_config(config).column,
                          fn_args.serving_model_dir)
     model.save(os.path.join(fn_args.model_run_dir, KERAS_MODEL_FILE))
     record = TrainingRecord(
@@ -104,21 +132,33 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
         replicas=strategy.num_replicas_in_sync,
         batch_size_per_replica=per_replica,
         global_batch_size=global_batch,
-        train_examples=train_examples,
-        eval_examples=eval_examples,
-        steps_per_epoch=steps_per_epoch,
+        train_examples=data.train_examples,
+        eval_examples=data.eval_examples,
+        steps_per_epoch=data.steps_per_epoch,
         steps_per_execution=steps_per_execution,
         epochs_requested=int(training["epochs"]),
         epochs_run=epochs_run,
         first_epoch=history.epoch[0] if history.epoch else 0,
         resumed_from_backup=resumed,
         train_seconds=round(train_seconds, 3),
-        examples_per_second=round(epochs_run * steps_per_epoch * global_batch / train_seconds, 1),
+        examples_per_second=round(epochs_run * data.steps_per_epoch * global_batch / train_seconds, 1),
         final_metrics={k: float(v[-1]) for k, v in history.history.items()},
         history={k: [float(x) for x in v] for k, v in history.history.items()},
+        hyperparameters={**asdict(hparams), "hidden_units": list(hparams.hidden_units)},
+        tuned=bool(tuned),
     )
     write_training_record(fn_args.model_run_dir, record, plan)
     return record
+
+
+def tuned_values(best_hyperparameters: dict | None) -> dict[str, Any]:
+    """training: values from the Tuner's best_hyperparameters (KerasTuner's config dict), if any."""
+    if not best_hyperparameters:
+        return {}
+    values = dict(best_hyperparameters.get("values", {}))
+    if isinstance(values.get("hidden_units"), str):  # KerasTuner chooses among scalars: "128,64"
+        values["hidden_units"] = [int(units) for units in values["hidden_units"].split(",")]
+    return {key: values[key] for key in TUNABLE if key in values}
 
 
 def steps_for(examples: int, global_batch: int, cap: int | None) -> int:
