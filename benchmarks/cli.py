@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     all_bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
                            help="config override for the scale runs only (repeatable)")
     all_bench.add_argument("--trainer-pairs", type=int, default=3)
+    all_bench.add_argument("--quiet-wait", type=float, default=300.0, metavar="SECONDS",
+                           help="before each pair and size, wait up to this long for other processes to "
+                                "fall quiet; a pair measured busy is marked and left out of the summary")
     all_bench.add_argument("--results", type=Path, default=Path("docs/benchmarks.json"),
                            help="the raw measurements (benchmarks.md is rendered from them)")
     all_bench.add_argument("--docs", type=Path, default=Path("docs"),
@@ -85,13 +88,13 @@ def command_all(args: argparse.Namespace, console: Console) -> int:
     if args.smoke:
         plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,),
                          modes_at=(), scale_overrides=("training.epochs=1",), trainer_pairs=0,
-                         evaluator_examples=100)
+                         evaluator_examples=100, quiet_wait_seconds=0)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:
         plan = BenchPlan(work=args.work.resolve(), pairs=args.pairs, template=not args.no_template,
                          sample_rows=args.sample_rows, sizes=_sizes(args.sizes),
                          modes_at=_sizes(args.modes_at), scale_overrides=tuple(args.scale_set),
-                         trainer_pairs=args.trainer_pairs)
+                         trainer_pairs=args.trainer_pairs, quiet_wait_seconds=args.quiet_wait)
         results_file, docs = args.results, args.docs
     console.print(f"benchmarking into {plan.work} (logs in {plan.work / 'logs'}; results so far in "
                   "results-partial.json there)", highlight=False)

@@ -25,6 +25,7 @@ from benchmarks.measure import (
     template_project,
     timed_process,
 )
+from benchmarks.quiet import describe, wait_for_quiet
 from pipeline.layout import OutputLayout
 
 
@@ -40,6 +41,7 @@ class BenchPlan:
     trainer_pairs: int = 3
     evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
+    quiet_wait_seconds: float = 300.0       # before each pair and each size: wait this long for quiet
 
 
 # The configured Beam setup (configs/local.yaml: in-process, ExampleGen's
@@ -74,7 +76,7 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
     project = template_project(plan.work, logs / "template-copy.log") if plan.template else None
     pairs = []
     for index in range(plan.pairs):
-        pair = {}
+        pair = {"machine": checked_machine(plan, report, f"pair {index + 1}")}
         if project is not None:
             pair["template"] = run_template(project, plan.work, logs / f"template-{index}.log")
             report(f"pair {index + 1}: template {pair['template']['seconds']:.1f} s")
@@ -130,8 +132,9 @@ def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
             output = plan.work / f"scale-{size}-{mode}"
             shutil.rmtree(output, ignore_errors=True)
             log = logs / f"scale-{size}-{mode}.log"
+            state = checked_machine(plan, report, f"scale {size:,} rows, {mode}")
             measured = run_ours(data, output, [*plan.scale_overrides, *extra], log)
-            rows.append({"rows": size, "mode": mode, **measured})
+            rows.append({"rows": size, "mode": mode, **measured, "machine": state})
             report(f"scale {size:,} rows, {mode}: {measured['seconds']:.1f} s, "
                    f"peak {measured['max_rss_mib']:.0f} MiB")
     return rows
@@ -160,13 +163,35 @@ def bench_startup(work: Path, logs: Path, pairs: list[dict]) -> dict:
             "light_commands_median_seconds": light}
 
 
+def checked_machine(plan: BenchPlan, report, what: str) -> dict:
+    """The machine's state before a measurement, after waiting (up to the plan's limit) for quiet."""
+    state = wait_for_quiet(plan.quiet_wait_seconds, report)
+    report(f"{what}: machine {'quiet' if state.quiet else 'BUSY, marked'} ({describe(state)})")
+    return state.as_dict()
+
+
+def quiet_only(rows: list[dict]) -> list[dict]:
+    """The rows measured on a quiet machine, or every row when none was."""
+    quiet = [row for row in rows if row.get("machine", {}).get("quiet", True)]
+    return quiet or rows
+
+
+def spread(values) -> dict | None:
+    """Minimum, median and maximum of the measured values."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
+            "max": round(max(values), 3)}
+
+
 def _median(values):
     values = [v for v in values if v is not None]
     return round(statistics.median(values), 3) if values else None
 
 
 def summarize(results: dict) -> dict:
-    pairs = results["pairs"]
+    pairs = quiet_only(results["pairs"])
     ours = [p["ours"]["seconds"] for p in pairs]
     cached_ratios = [p["ours_cached"]["seconds"] / p["ours"]["seconds"] for p in pairs]
     forced_ratios = [p["ours_forced"]["seconds"] / p["ours"]["seconds"] for p in pairs]
@@ -178,7 +203,12 @@ def summarize(results: dict) -> dict:
                "forced_median_ratio": _median(forced_ratios),
                "forced_ratios": [round(r, 3) for r in forced_ratios],
                "ours_auc": _median([p["ours"]["auc"] for p in pairs]),
-               "ours_accuracy": _median([p["ours"]["accuracy"] for p in pairs])}
+               "ours_accuracy": _median([p["ours"]["accuracy"] for p in pairs]),
+               "counted_pairs": len(pairs),
+               "busy_pairs": sum(not p.get("machine", {}).get("quiet", True) for p in results["pairs"]),
+               "ours_seconds_spread": spread(ours),
+               "cached_seconds_spread": spread([p["ours_cached"]["seconds"] for p in pairs]),
+               "forced_seconds_spread": spread([p["ours_forced"]["seconds"] for p in pairs])}
     with_template = [p for p in pairs if "template" in p]
     if with_template:
         ratios = [p["ours"]["seconds"] / p["template"]["seconds"] for p in with_template]
@@ -186,6 +216,8 @@ def summarize(results: dict) -> dict:
             "template_median_seconds": _median([p["template"]["seconds"] for p in with_template]),
             "versus_template_ratios": [round(r, 3) for r in ratios],
             "versus_template_median_ratio": _median(ratios),
+            "versus_template_ratio_spread": spread(ratios),
+            "template_seconds_spread": spread([p["template"]["seconds"] for p in with_template]),
             "template_accuracy": _median([p["template"]["accuracy"] for p in with_template]),
         })
     default = sorted((row for row in results["scale"] if row["mode"] == DEFAULT_MODE),

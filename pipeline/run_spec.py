@@ -235,6 +235,8 @@ class SpecRunner:
                             break
                         self.on_task_start(name)
                         running[pool.submit(self._run_task, self.spec.tasks[name])] = name
+                    if not running:  # nothing left that can start
+                        break
                     finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for future in finished:
                         result = future.result()
@@ -272,6 +274,13 @@ class SpecRunner:
 
     def _run_task(self, task: Task) -> TaskResult:
         started = time.perf_counter()
+        try:
+            return self._run_or_reuse(task, started)
+        except OSError as error:  # the command cannot start, an output cannot be written
+            return TaskResult(task.name, FAILED, time.perf_counter() - started,
+                              error=f"{type(error).__name__}: {error}")
+
+    def _run_or_reuse(self, task: Task, started: float) -> TaskResult:
         executor_input = self.executor_input(task)
         fingerprint = cache_fingerprint(task, executor_input) if task.cache_enabled else None
         cached = self._cached(fingerprint)

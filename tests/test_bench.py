@@ -35,6 +35,10 @@ def test_smoke_measures_a_cold_run_and_both_kinds_of_rerun(smoke):
     assert summary["cached_median_ratio"] == pytest.approx(unchanged["seconds"] / cold["seconds"], abs=1e-3)
     assert summary["forced_median_ratio"] == pytest.approx(forced["seconds"] / cold["seconds"], abs=1e-3)
     assert 0.5 <= cold["auc"] <= 1.0
+    # The machine was checked before the pair (a smoke run never waits for quiet).
+    assert set(pair["machine"]) >= {"load_average", "other_cpu_percent", "busiest", "quiet"}
+    seconds = summary["ours_seconds_spread"]
+    assert seconds["min"] <= seconds["median"] <= seconds["max"] == pytest.approx(cold["seconds"], abs=1e-3)
 
 
 def test_smoke_measures_scale_and_start_up(smoke):

@@ -276,3 +276,14 @@ def test_specs_the_runner_cannot_run_faithfully_are_refused_by_name(tmp_path):
     result = subprocess.run(cli("run-spec", str(tmp_path / "not.yaml"), "--root", str(tmp_path / "r2")),
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "not a compiled pipeline spec" in result.stdout
+
+
+@pytest.mark.unit
+def test_a_task_whose_command_cannot_start_fails_by_name(tmp_path):
+    spec_file = tiny_spec({"a": {"code": WRITE}, "b": {"code": WRITE, "after": "a"}}, tmp_path / "s.yaml")
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["deploymentSpec"]["executors"]["exec-a"]["container"]["command"] = [str(tmp_path / "no-such-binary")]
+    spec_file.write_text(yaml.safe_dump(spec))
+    result = run_tiny(spec_file, tmp_path / "root", "r")
+    assert result.tasks["a"].state == "FAILED" and "FileNotFoundError" in result.tasks["a"].error
+    assert result.tasks["b"].state == "NOT_STARTED"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from configs.settings import ConfigError, secret_values
+from configs.settings import ConfigError, MetadataConfig, secret_values
 from pipeline.cli.common import EXIT_FAILED, EXIT_OK
 
 
@@ -23,7 +23,8 @@ def register(commands) -> None:
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1,
                         help="tasks run side by side when the DAG allows (default: one per core)")
     parser.add_argument("--store", help="also record the run as KFP's launcher does, in this ML Metadata "
-                        "store: a SQLite path (created if missing), mysql://… or postgresql://…")
+                        "store: a SQLite path (created if missing), mysql://… or postgresql://… "
+                        "(password from TAXI_TFX_METADATA_PASSWORD)")
     parser.add_argument("--json", action="store_true", help="print the run's tasks as JSON at the end")
     parser.set_defaults(handler=command_run_spec)
 
@@ -78,7 +79,7 @@ def _recorder(store_url: str, pipeline_name: str, runner):
     from pipeline.kfp_metadata import KfpRunRecorder
 
     if "://" in store_url and not store_url.startswith("sqlite://"):
-        connection = mlmd.connection_from_url(store_url, os.environ.get("TAXI_TFX_METADATA_PASSWORD"))
+        connection = mlmd.connection_from_url(store_url, os.environ.get(MetadataConfig().password_env))
     else:
         path = Path(store_url.removeprefix("sqlite://"))
         path.parent.mkdir(parents=True, exist_ok=True)
