@@ -31,12 +31,10 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from pipeline import run_facts
 from pipeline.redaction import redact
 from pipeline.run_spec import CACHED, COMPLETE, FAILED, SpecRunResult, TaskResult
+from pipeline.store import KFP_DAG_EXECUTION, KFP_PIPELINE, KFP_PIPELINE_RUN, KFP_TASK_NAME
 
-PIPELINE_CONTEXT = "system.Pipeline"
-PIPELINE_RUN_CONTEXT = "system.PipelineRun"
+# KFP's names that the lineage readers also use are defined in pipeline.store.
 CONTAINER_EXECUTION = "system.ContainerExecution"
-DAG_EXECUTION = "system.DAGExecution"
-TASK_NAME = "task_name"
 NAMESPACE = "local"
 STATES = {COMPLETE: pb.Execution.COMPLETE, CACHED: pb.Execution.CACHED, FAILED: pb.Execution.FAILED}
 SCHEMA_TITLE = re.compile(r"^title:\s*(\S+)", re.MULTILINE)
@@ -47,16 +45,16 @@ class KfpRunRecorder:
 
     def __init__(self, store, pipeline_name: str, run_id: str, pipeline_root: str, secrets=()):
         self.store, self.secrets = store, list(secrets)
-        pipeline = _get_or_put_context(store, PIPELINE_CONTEXT, pipeline_name, {})
-        self.run = _get_or_put_context(store, PIPELINE_RUN_CONTEXT, run_id, {
+        pipeline = _get_or_put_context(store, KFP_PIPELINE, pipeline_name, {})
+        self.run = _get_or_put_context(store, KFP_PIPELINE_RUN, run_id, {
             "pipeline_root": f"{pipeline_root.rstrip('/')}/{pipeline_name}/{run_id}",
             "namespace": NAMESPACE, "resource_name": run_id, "store_session_info": ""})
         store.put_parent_contexts([pb.ParentContext(child_id=self.run.id, parent_id=pipeline.id)])
         self.contexts = [pipeline, self.run]
-        root = pb.Execution(type_id=_execution_type(store, DAG_EXECUTION),
+        root = pb.Execution(type_id=_execution_type(store, KFP_DAG_EXECUTION),
                             last_known_state=pb.Execution.RUNNING)
         root.custom_properties["display_name"].string_value = ""
-        root.custom_properties[TASK_NAME].string_value = ""
+        root.custom_properties[KFP_TASK_NAME].string_value = ""
         self.root_execution = root
         self.root_execution.id = store.put_execution(root, [], self.contexts)[0]
         self.executions: dict[str, pb.Execution] = {}  # started, not yet published
@@ -65,7 +63,7 @@ class KfpRunRecorder:
         """Creates the task's execution, RUNNING, as the driver does before the pod starts."""
         execution = pb.Execution(type_id=_execution_type(self.store, CONTAINER_EXECUTION),
                                  last_known_state=pb.Execution.RUNNING)
-        properties = {"display_name": name, TASK_NAME: name, "image": image,
+        properties = {"display_name": name, KFP_TASK_NAME: name, "image": image,
                       "pod_name": f"{self.run.name}-{name.lower()}", "pod_uid": "", "namespace": NAMESPACE}
         for key, value in properties.items():
             execution.custom_properties[key].string_value = value

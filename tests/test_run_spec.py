@@ -287,3 +287,38 @@ def test_a_task_whose_command_cannot_start_fails_by_name(tmp_path):
     result = run_tiny(spec_file, tmp_path / "root", "r")
     assert result.tasks["a"].state == "FAILED" and "FileNotFoundError" in result.tasks["a"].error
     assert result.tasks["b"].state == "NOT_STARTED"
+
+
+@pytest.mark.unit
+def test_store_records_the_run_as_kfp_does_and_lineage_lists_it(tmp_path):
+    from ml_metadata import metadata_store
+
+    from pipeline import store as mlmd
+
+    spec = tiny_spec({"a": {"code": WRITE}, "bad": {"code": FAIL, "after": "a"},
+                      "after_bad": {"code": WRITE, "after": "bad"}}, tmp_path / "s.yaml")
+    store_path = tmp_path / "kfp.sqlite"
+    for run_id in ("one", "two"):
+        subprocess.run(cli("run-spec", str(spec), "--root", str(tmp_path / "root"), "--run-id", run_id,
+                           "--store", str(store_path)), cwd=PROJECT_ROOT, capture_output=True, timeout=120)
+    store = metadata_store.MetadataStore(mlmd.sqlite_connection(store_path, read_only=True))
+    run = store.get_context_by_type_and_name("system.PipelineRun", "two")
+    by_task = {mlmd.custom_value(e, "task_name"): e for e in store.get_executions_by_context(run.id)}
+    assert set(by_task) == {"", "a", "bad"}, "the root DAG and the two tasks that started"
+    assert by_task[""].type == "system.DAGExecution"
+    assert mlmd.STATE_NAMES[by_task[""].last_known_state] == "FAILED"
+    cached = by_task["a"]
+    assert mlmd.STATE_NAMES[cached.last_known_state] == "CACHED"
+    original = store.get_executions_by_id([int(mlmd.custom_value(cached, "cached_execution_id"))])[0]
+    assert mlmd.custom_value(original, "task_name") == "a"
+    outputs = [e.artifact_id for e in store.get_events_by_execution_ids([cached.id, original.id])
+               if e.type == e.OUTPUT]
+    assert len(outputs) == 2 and len(set(outputs)) == 1, "the cached task's output is the artifact it reused"
+    assert store.get_artifacts_by_id(outputs[:1])[0].type == "system.Dataset"
+    listed = subprocess.run(cli("lineage", "runs", "--json", "--store", str(store_path)), cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    rows = {row["run_id"]: row for row in json.loads(listed.stdout)}
+    assert rows["two"]["status"] == "failed at bad" and rows["one"]["status"] == "failed at bad"
+    why = subprocess.run(cli("why", "two", "--store", str(store_path)), cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert "the input is hostile" in why.stdout
