@@ -215,15 +215,24 @@ class SpecRunner:
         self.results: dict[str, TaskResult] = {}
         self._processes: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
+        self._claimed = False
 
     @property
     def run_dir(self) -> Path:
         return self.root / self.run_id
 
+    def claim_run_dir(self) -> None:
+        """Creates the run's folder; a run id already used under this root is refused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir()
+        except FileExistsError:
+            raise SpecError(f"{self.run_dir} exists: run ids are not reused") from None
+        self._claimed = True
+
     def run(self) -> SpecRunResult:
-        if self.run_dir.exists():
-            raise SpecError(f"{self.run_dir} exists: run ids are not reused")
-        self.run_dir.mkdir(parents=True)
+        if not self._claimed:
+            self.claim_run_dir()
         order = self.spec.order()
         blocked: set[str] = set()
         running: dict[Future, str] = {}

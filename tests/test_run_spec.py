@@ -219,6 +219,8 @@ def run_tiny(spec: Path, root: Path, run_id: str):
 
 @pytest.mark.unit
 def test_tasks_pass_artifacts_downstream_and_an_unchanged_rerun_comes_from_the_cache(tmp_path):
+    from pipeline.run_spec import SpecError
+
     spec = tiny_spec({"a": {"code": WRITE, "word": "a"}, "b": {"code": WRITE, "word": "b", "after": "a"},
                       "c": {"code": WRITE, "word": "c", "after": "b", "cache": False}}, tmp_path / "s.yaml")
     first = run_tiny(spec, tmp_path / "root", "one")
@@ -235,6 +237,8 @@ def test_tasks_pass_artifacts_downstream_and_an_unchanged_rerun_comes_from_the_c
     third = run_tiny(changed, tmp_path / "root", "three")
     assert [t.state for t in third.tasks.values()] == ["COMPLETE"] * 3
     assert (tmp_path / "root/three/c/out/f").read_text() == "Abc"
+    with pytest.raises(SpecError, match="run ids are not reused"):
+        run_tiny(spec, tmp_path / "root", "one")
     # A cached artifact that was deleted is made again, not passed on missing.
     import shutil
     shutil.rmtree(tmp_path / "root/one/a/out")

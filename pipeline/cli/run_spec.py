@@ -31,46 +31,43 @@ def register(commands) -> None:
 
 def command_run_spec(args: argparse.Namespace, console: Console) -> int:
     from pipeline.interrupts import RunInterrupted, signals_raise
-    from pipeline.run_spec import CompiledSpec, SpecError, SpecRunner
+    from pipeline.run_spec import CompiledSpec, SpecError, SpecRunner, new_run_id
 
     try:
         spec = CompiledSpec.load(args.spec)
+        run_id = args.run_id or new_run_id(spec.pipeline_name)
+        runner = SpecRunner(spec, args.root, run_id=run_id, parallel=args.parallel, secrets=secret_values())
+        runner.claim_run_dir()  # before anything is recorded: a run id is never reused
     except SpecError as error:
         raise ConfigError(str(error)) from None
+    recorder = _recorder(args.store, spec.pipeline_name, runner) if args.store else None
     images = {task.name: task.container.get("image", "") for task in spec.tasks.values()}
-    recorder_box: list = []
     printer = TaskPrinter(console, quiet=args.json)
 
     def started(name: str) -> None:
-        if recorder_box:
-            recorder_box[0].start_task(name, images[name])
+        if recorder:
+            recorder.start_task(name, images[name])
 
     def done(result) -> None:
         printer.done(result)
-        if recorder_box:
-            recorder_box[0].record_task(result)
+        if recorder:
+            recorder.record_task(result)
 
-    runner = SpecRunner(spec, args.root, run_id=args.run_id, parallel=args.parallel,
-                        secrets=secret_values(), on_task_start=started, on_task_done=done)
+    runner.on_task_start, runner.on_task_done = started, done
     if not args.json:
-        console.print(f"{spec.pipeline_name} · compiled spec {args.spec} · run {runner.run_id}",
-                      highlight=False)
+        console.print(f"{spec.pipeline_name} · compiled spec {args.spec} · run {run_id}", highlight=False)
         console.print(f"  root    {runner.run_dir}", highlight=False)
-    if args.store:
-        recorder_box.append(_recorder(args.store, spec.pipeline_name, runner))
     try:
         with signals_raise():
             result = runner.run()
-    except SpecError as error:
-        raise ConfigError(str(error)) from None
     except RunInterrupted as error:
-        if recorder_box:
-            recorder_box[0].interrupted(str(error))
-        console.print(f"run {runner.run_id} {error}: its running tasks were stopped "
-                      f"(record: {runner.run_dir})", style="red", highlight=False)
+        if recorder:
+            recorder.interrupted(str(error))
+        console.print(f"run {run_id} {error}: its running tasks were stopped (record: {runner.run_dir})",
+                      style="red", highlight=False)
         return error.exit_code
-    if recorder_box:
-        recorder_box[0].finish(result)
+    if recorder:
+        recorder.finish(result)
     return _report(result, args, console, printer)
 
 
