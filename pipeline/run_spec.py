@@ -444,9 +444,3 @@ def cache_fingerprint(task: Task, executor_input: dict) -> str:
                           "env": task.container.get("env", [])},
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-
-
-def run_summary_json(result: SpecRunResult) -> str:
-    return json.dumps(result.summary(), indent=2)
-
-

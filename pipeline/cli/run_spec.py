@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -86,10 +87,10 @@ def _recorder(store_url: str, pipeline_name: str, runner):
 
 
 def _report(result, args: argparse.Namespace, console: Console, printer: TaskPrinter) -> int:
-    from pipeline.run_spec import NOT_STARTED, run_summary_json
+    from pipeline.run_spec import NOT_STARTED
 
     if args.json:
-        console.print(run_summary_json(result), highlight=False, markup=False, soft_wrap=True)
+        console.print(json.dumps(result.summary(), indent=2), highlight=False, markup=False, soft_wrap=True)
     else:
         for task in result.tasks.values():
             if task.state == NOT_STARTED:
