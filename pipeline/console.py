@@ -28,6 +28,12 @@ FINISHED = re.compile(r"^Component (\S+) is finished\.$")
 CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 
 
+def progress_line(name: str, seconds: float, note: str, failed: bool = False) -> str:
+    """One finished component's (or Kubeflow task's) line: mark, name, time, note."""
+    mark = "[red]✘[/]" if failed else "[green]✔[/]"
+    return f"  {mark} {name:<32} {seconds:6.1f}s  {note}"
+
+
 class ComponentProgress(logging.Handler):
     """Turns the local runner's log lines into one progress line per component."""
 
@@ -59,7 +65,7 @@ class ComponentProgress(logging.Handler):
         self._stop_status()
         seconds = time.perf_counter() - self.started
         note = "cached" if self.cached else "done"
-        self.console.print(f"  [green]✔[/] {component:<32} {seconds:6.1f}s  {note}", highlight=False)
+        self.console.print(progress_line(component, seconds, note), highlight=False)
         self.current = None
 
     def fail_current(self) -> str | None:
@@ -67,8 +73,7 @@ class ComponentProgress(logging.Handler):
         self._stop_status()
         if self.current:
             seconds = time.perf_counter() - self.started
-            self.console.print(f"  [red]✘[/] {self.current:<32} {seconds:6.1f}s  FAILED",
-                               highlight=False)
+            self.console.print(progress_line(self.current, seconds, "FAILED", failed=True), highlight=False)
         return self.current
 
     def _stop_status(self) -> None:

@@ -156,9 +156,18 @@ def tuned_values(best_hyperparameters: dict | None) -> dict[str, Any]:
     if not best_hyperparameters:
         return {}
     values = dict(best_hyperparameters.get("values", {}))
-    if isinstance(values.get("hidden_units"), str):  # KerasTuner chooses among scalars: "128,64"
-        values["hidden_units"] = [int(units) for units in values["hidden_units"].split(",")]
+    if isinstance(values.get("hidden_units"), str):
+        values["hidden_units"] = layers_from_choice(values["hidden_units"])
     return {key: values[key] for key in TUNABLE if key in values}
+
+
+def layers_as_choice(hidden_units: list[int]) -> str:
+    """KerasTuner chooses among scalars, so layer sizes travel as "128,64"."""
+    return ",".join(str(units) for units in hidden_units)
+
+
+def layers_from_choice(choice: str) -> list[int]:
+    return [int(units) for units in choice.split(",")]
 
 
 def steps_for(examples: int, global_batch: int, cap: int | None) -> int:

@@ -14,16 +14,16 @@ from typing import Any
 
 import keras
 import keras_tuner
-from tfx import v1 as tfx
+from tfx.components.tuner.component import TunerFnResult
 
 from trainer.model import build_model
-from trainer.run import hyperparameters, load_training_data
+from trainer.run import hyperparameters, layers_as_choice, layers_from_choice, load_training_data
 
 OBJECTIVE = "val_auc"
 SEARCH_FOLDER = "search"
 
 
-def tuner_fn(fn_args: Any) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: Any) -> TunerFnResult:
     """A RandomSearch over the configured choices, seeded, writing its trials under the working dir."""
     config = fn_args.custom_config
     training, tuning = config["training"], config["tuning"]
@@ -34,9 +34,8 @@ def tuner_fn(fn_args: Any) -> tfx.components.TunerFnResult:
 
     def build(hp: keras_tuner.HyperParameters) -> keras.Model:
         chosen = {
-            # KerasTuner chooses among scalars: layer sizes travel as "128,64".
-            "hidden_units": [int(units) for units in hp.Choice(
-                "hidden_units", [",".join(map(str, units)) for units in space["hidden_units"]]).split(",")],
+            "hidden_units": layers_from_choice(hp.Choice(
+                "hidden_units", [layers_as_choice(units) for units in space["hidden_units"]])),
             "learning_rate": hp.Choice("learning_rate", space["learning_rate"]),
             "dropout": hp.Choice("dropout", space["dropout"]),
             "embedding_dim": hp.Choice("embedding_dim", space["embedding_dim"]),
@@ -52,7 +51,7 @@ def tuner_fn(fn_args: Any) -> tfx.components.TunerFnResult:
         project_name=SEARCH_FOLDER,
         overwrite=True,
     )
-    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={
+    return TunerFnResult(tuner=tuner, fit_kwargs={
         "x": data.train_dataset,
         "validation_data": data.eval_dataset,
         "steps_per_epoch": data.steps_per_epoch,

@@ -119,13 +119,11 @@ class TaskPrinter:
     def done(self, result) -> None:
         if self.quiet:
             return
-        if result.state == "FAILED":
-            self.console.print(f"  [red]✘[/] {result.name:<32} {result.seconds:6.1f}s  FAILED",
-                               highlight=False)
-        else:
-            note = f"cached (run {result.cached_from})" if result.state == "CACHED" else "done"
-            self.console.print(f"  [green]✔[/] {result.name:<32} {result.seconds:6.1f}s  {note}",
-                               highlight=False)
+        from pipeline.console import progress_line
+
+        failed = result.state == "FAILED"
+        note = {"FAILED": "FAILED", "CACHED": f"cached (run {result.cached_from})"}.get(result.state, "done")
+        self.console.print(progress_line(result.name, result.seconds, note, failed), highlight=False)
 
     def not_started(self, result) -> None:
         self.console.print(f"  [dim]·[/] {result.name:<32} {'':>7}  not started", highlight=False)
