@@ -6,37 +6,22 @@ from typing import Any
 
 import tensorflow_model_analysis as tfma
 
+from components.binary_metrics import BUILTIN_CLASSES, CLASSES, MODULE
 from trainer.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from trainer.features import LABEL_KEY
 
 PREDICTION_KEY = "probabilities"
-METRIC_CLASSES = {
-    "auc": "AUC",
-    "auc_precision_recall": "AUCPrecisionRecall",
-    "binary_accuracy": "BinaryAccuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-}
-# Reported for every slice; thresholds are added to the ones configured.
-REPORTED_METRICS = [
-    "ExampleCount",
-    "AUC",
-    "AUCPrecisionRecall",
-    "BinaryAccuracy",
-    "Precision",
-    "Recall",
-    "MeanLabel",
-    "MeanPrediction",
-    "Calibration",
-]
-# Metric options stay at TFMA's defaults. AUC from 1,000 thresholds instead of
-# 10,000 gave the same overall AUC on the taxi eval split and cut TFMA's time
-# there from 19.5 s to 16.1 s, but the option is a JSON string inside the
-# Evaluator's eval_config, and MLMD's PostgreSQL backend fails to store a
-# property holding the escaped quotes that makes (syntax error at "E'{").
+# Reported for every slice, in this order; thresholds are added to the ones configured.
+REPORTED_METRICS = list(BUILTIN_CLASSES)
+# AUC and PR-AUC are computed at every distinct prediction by the shared
+# combiner (components/binary_metrics.py), so no num_thresholds option is set:
+# an option is a JSON string inside the Evaluator's eval_config, and MLMD's
+# PostgreSQL backend fails to store a property holding the escaped quotes that
+# makes (syntax error at "E'{").
 
 
-def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = None) -> tfma.EvalConfig:
+def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = None,
+                      builtin_metrics: bool = False) -> tfma.EvalConfig:
     """EvalConfig with the configured slices and thresholds.
 
     Absolute lower bounds gate every run, the first one included. The AUC change
@@ -45,16 +30,18 @@ def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = No
 
     Args:
       evaluation: the ``evaluation`` section of the pipeline config, as a dict.
-      metrics: TFMA metric class names to compute (default: REPORTED_METRICS);
-        thresholds on metrics left out are dropped.
+      metrics: metric names to compute (default: REPORTED_METRICS); thresholds
+        on metrics left out are dropped.
+      builtin_metrics: TFMA's own metric classes (a combiner or more per
+        metric) instead of the shared one; for comparisons only.
     """
     thresholds = {
-        METRIC_CLASSES[item["metric"]]: tfma.MetricThreshold(
+        item["metric"]: tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": item["lower_bound"]})
         )
         for item in evaluation["thresholds"]
     }
-    auc = thresholds.setdefault("AUC", tfma.MetricThreshold())
+    auc = thresholds.setdefault("auc", tfma.MetricThreshold())
     auc.change_threshold.CopyFrom(
         tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
@@ -67,7 +54,7 @@ def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = No
     overall = [tfma.SlicingSpec()]
     metric_configs = [
         tfma.MetricConfig(
-            class_name=name,
+            **_metric_class(name, builtin_metrics),
             per_slice_thresholds=(
                 [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=thresholds[name])]
                 if name in thresholds
@@ -88,3 +75,10 @@ def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = No
         slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in evaluation["slices"]],
         metrics_specs=[tfma.MetricsSpec(metrics=metric_configs)],
     )
+
+
+def _metric_class(name: str, builtin: bool) -> dict[str, str]:
+    """MetricConfig fields naming the class that computes metric `name`."""
+    if builtin:
+        return {"class_name": BUILTIN_CLASSES[name]}
+    return {"class_name": CLASSES[name].__name__, "module": MODULE}

@@ -1,0 +1,239 @@
+"""The Evaluator's nine metrics as TFMA metrics that share one combiner per slice.
+
+TFMA's built-in AUC, AUCPrecisionRecall, BinaryAccuracy, Precision, Recall,
+MeanLabel, MeanPrediction, Calibration and ExampleCount feed four combiners per
+slice and model, and the AUC pair keeps a 10,000-bucket histogram per slice that
+is rebinned in Python when the slice's values are read. Here every slice and
+model has one combiner that only collects (label, prediction, weight) triples;
+the nine values are then computed at once with NumPy over the sorted
+predictions: AUC and PR-AUC exactly, at every distinct prediction, instead of
+at 10,000 fixed thresholds (they agree with TFMA's to about 1e-4;
+tests/test_binary_metrics.py compares both on real predictions).
+
+The metrics keep TFMA's names (``auc``, ``binary_accuracy``, …), so thresholds,
+the comparison with the baseline model, the Verdict and the report read them
+as before. TFMA loads them by ``MetricConfig.module``; nothing is registered on import.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types, metric_util
+
+MODULE = __name__
+# TFMA's built-in class for each metric name computed here.
+BUILTIN_CLASSES = {
+    "example_count": "ExampleCount",
+    "auc": "AUC",
+    "auc_precision_recall": "AUCPrecisionRecall",
+    "binary_accuracy": "BinaryAccuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "mean_label": "MeanLabel",
+    "mean_prediction": "MeanPrediction",
+    "calibration": "Calibration",
+}
+DECISION_THRESHOLD = 0.5   # a prediction above it is a positive, as in TFMA's confusion matrices
+# Private (leading "_"): TFMA drops it from the written metrics.
+SUMMARY_NAME = "_binary_classification_summary"
+
+
+def summarize(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """All nine metrics of one slice from its labels (0/1), predictions and example weights."""
+    labels = labels.astype(np.float64)
+    total = float(weights.sum())
+    weighted_labels = float((weights * labels).sum())
+    weighted_predictions = float((weights * predictions).sum())
+    positive = predictions > DECISION_THRESHOLD
+    tp = float((weights * labels)[positive].sum())
+    fp = float((weights * (1 - labels))[positive].sum())
+    fn = weighted_labels - tp
+    tn = total - weighted_labels - fp
+    roc, pr = _areas(labels, predictions, weights)
+    return {
+        "example_count": total,
+        "auc": roc,
+        "auc_precision_recall": pr,
+        "binary_accuracy": _ratio(tp + tn, total),
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "mean_label": _ratio(weighted_labels, total),
+        "mean_prediction": _ratio(weighted_predictions, total),
+        "calibration": _ratio(weighted_predictions, weighted_labels),
+    }
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    # TFMA's convention: undefined (NaN) unless the denominator is positive.
+    return numerator / denominator if denominator > 0 else float("nan")
+
+
+def _areas(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """ROC AUC (trapezoids) and PR AUC (precision interpolated as TFMA and Keras do) at every distinct prediction."""
+    order = np.argsort(-predictions, kind="stable")
+    ordered = predictions[order]
+    positives = np.cumsum((weights * labels)[order])
+    negatives = np.cumsum((weights * (1 - labels))[order])
+    # The last of each run of equal predictions: a threshold just below that value.
+    last = np.r_[ordered[1:] != ordered[:-1], True]
+    tp = np.r_[0.0, positives[last]]
+    fp = np.r_[0.0, negatives[last]]
+    all_positive, all_negative = tp[-1], fp[-1]
+    # TFMA's values where a class is missing from the slice: 0, not undefined.
+    if all_positive <= 0:
+        return 0.0, 0.0
+    roc = float(np.trapz(tp / all_positive, fp / all_negative)) if all_negative > 0 else 0.0
+    return roc, _interpolated_pr_area(tp, fp, all_positive)
+
+
+def _interpolated_pr_area(tp: np.ndarray, fp: np.ndarray, all_positive: float) -> float:
+    """Area under precision-recall, interpolating between thresholds as Davis & Goadrich (2006) describe.
+
+    Between two thresholds, precision follows tp / (tp + fp) as both grow
+    linearly, not a straight line, so each step's area has a closed form.
+    tp and fp run from the highest threshold (0, 0) to the lowest; from (0, 0)
+    the ratio is 1 and the step is the first threshold's precision times its recall.
+    """
+    predicted = tp + fp
+    d_tp = np.diff(tp)
+    d_predicted = np.diff(predicted)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(d_predicted > 0, d_tp / d_predicted, 0.0)
+        intercept = tp[1:] - slope * predicted[1:]
+        ratio = np.where((d_predicted > 0) & (predicted[:-1] > 0), predicted[1:] / predicted[:-1], 1.0)
+        step = slope * (d_tp + intercept * np.log(ratio))
+    return float(np.sum(step) / all_positive)
+
+
+class _Triples:
+    """A slice's collected (label, prediction, weight) values."""
+
+    __slots__ = ("labels", "predictions", "weights")
+
+    def __init__(self) -> None:
+        self.labels: list[float] = []
+        self.predictions: list[float] = []
+        self.weights: list[float] = []
+
+
+class _SummaryCombiner(beam.CombineFn):
+    """Collects one slice's values for one model; extract_output computes the nine metrics."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config, model_name: str, output_name: str,
+                 example_weighted: bool) -> None:
+        self._key = key
+        self._eval_config = eval_config
+        self._model_name = model_name
+        self._output_name = output_name
+        self._example_weighted = example_weighted
+
+    def create_accumulator(self) -> _Triples:
+        return _Triples()
+
+    def add_input(self, accumulator: _Triples, element: metric_types.StandardMetricInputs) -> _Triples:
+        for label, prediction, weight in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._model_name,
+                output_name=self._output_name, example_weighted=self._example_weighted, flatten=True):
+            accumulator.labels.append(float(label))
+            accumulator.predictions.append(float(prediction))
+            accumulator.weights.append(float(weight))
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[_Triples]) -> _Triples:
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for other in accumulators:
+            merged.labels.extend(other.labels)
+            merged.predictions.extend(other.predictions)
+            merged.weights.extend(other.weights)
+        return merged
+
+    def extract_output(self, accumulator: _Triples) -> dict[metric_types.MetricKey, Any]:
+        return {self._key: summarize(np.asarray(accumulator.labels), np.asarray(accumulator.predictions),
+                                     np.asarray(accumulator.weights))}
+
+
+def _summary_computation(eval_config, model_name: str, output_name: str, sub_key,
+                         example_weighted: bool) -> metric_types.MetricComputation:
+    key = metric_types.MetricKey(name=SUMMARY_NAME, model_name=model_name, output_name=output_name,
+                                 sub_key=sub_key, example_weighted=example_weighted)
+    return metric_types.MetricComputation(
+        keys=[key], preprocessors=None,
+        combiner=_SummaryCombiner(key, eval_config, model_name, output_name, example_weighted))
+
+
+def _computations(name: str, eval_config=None, model_names=None, output_names=None, sub_keys=None,
+                  example_weighted: bool = False) -> metric_types.MetricComputations:
+    """The shared summary computation (TFMA keeps one copy) and this metric, read from it."""
+    computations = []
+    for model_name in model_names or [""]:
+        for output_name in output_names or [""]:
+            for sub_key in sub_keys or [None]:
+                summary = _summary_computation(eval_config, model_name, output_name, sub_key, example_weighted)
+                key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                             sub_key=sub_key, example_weighted=example_weighted)
+                computations += [summary, metric_types.DerivedMetricComputation(
+                    keys=[key], result=_reader(summary.keys[0], key, name))]
+    return computations
+
+
+def _reader(summary_key, key, name: str):
+    def result(metrics: dict) -> dict:
+        return {key: metrics[summary_key][name]}
+
+    # TFMA tells derived computations apart by their result function's name and keys.
+    result.__name__ = f"_read_{name}"
+    return result
+
+
+class _SharedSummaryMetric(metric_types.Metric):
+    metric_name = ""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(_computations, name=name or self.metric_name)
+
+
+# Not TFMA's class names: TFMA looks its own registry up before MetricConfig.module.
+
+
+class SharedExampleCount(_SharedSummaryMetric):
+    metric_name = "example_count"
+
+
+class SharedAUC(_SharedSummaryMetric):
+    metric_name = "auc"
+
+
+class SharedAUCPrecisionRecall(_SharedSummaryMetric):
+    metric_name = "auc_precision_recall"
+
+
+class SharedBinaryAccuracy(_SharedSummaryMetric):
+    metric_name = "binary_accuracy"
+
+
+class SharedPrecision(_SharedSummaryMetric):
+    metric_name = "precision"
+
+
+class SharedRecall(_SharedSummaryMetric):
+    metric_name = "recall"
+
+
+class SharedMeanLabel(_SharedSummaryMetric):
+    metric_name = "mean_label"
+
+
+class SharedMeanPrediction(_SharedSummaryMetric):
+    metric_name = "mean_prediction"
+
+
+class SharedCalibration(_SharedSummaryMetric):
+    metric_name = "calibration"
+
+
+# Metric name -> the class TFMA loads by MetricConfig(class_name=cls.__name__, module=MODULE).
+CLASSES = {cls.metric_name: cls for cls in _SharedSummaryMetric.__subclasses__()}
