@@ -1,5 +1,5 @@
 import sys
 
-from pipeline.cli import main
+from pipeline.cli import exit_process, main
 
-sys.exit(main())
+exit_process(main())

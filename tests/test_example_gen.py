@@ -1,7 +1,7 @@
-"""The Arrow CSV reader of the ExampleGen executor against TFX's own CsvExampleGen executor.
+"""The Arrow CSV reader and direct split writer of the ExampleGen executor against TFX's own CsvExampleGen executor.
 
-Both executors run for real (Beam DirectRunner) on the same files; their
-splits must hold the same examples, byte for byte.
+Both executors run for real (TFX's on the Beam DirectRunner) on the same
+files; their splits must hold the same examples, byte for byte.
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def write_split_files(base: Path) -> Path:
     return base / "input"
 
 
-def run_executor(executor_class, input_base: Path, output: Path) -> dict[str, list[bytes]]:
-    """Runs an ExampleGen executor into `output` and returns each split's records, sorted."""
+def run_executor(executor_class, input_base: Path, output: Path, artifact: list | None = None
+                 ) -> dict[str, list[bytes]]:
+    """Runs an ExampleGen executor into `output` and returns each split's records, sorted.
+
+    `artifact`, when given, receives the output Examples artifact.
+    """
     from tfx.proto import example_gen_pb2
     from tfx.types import standard_artifacts
     from tfx.types import standard_component_specs as specs
@@ -58,6 +62,8 @@ def run_executor(executor_class, input_base: Path, output: Path) -> dict[str, li
         specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
     executor_class().Do({}, {specs.EXAMPLES_KEY: [examples]}, exec_properties)
+    if artifact is not None:
+        artifact.append(examples)
     return {split: sorted(read_records(output / f"Split-{split}")) for split in ("train", "eval")}
 
 
@@ -82,6 +88,71 @@ def test_arrow_reader_writes_the_examples_and_splits_tfx_csv_example_gen_writes(
     assert {split: sorted(canonical(r) for r in records) for split, records in theirs.items()} == \
            {split: sorted(canonical(r) for r in records) for split, records in mine.items()}
     assert all(canonical(record) == record for records in mine.values() for record in records)
+
+
+def test_on_real_taxi_rows_every_example_lands_in_the_split_tfx_puts_it_in(tmp_path):
+    import csv
+
+    from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+
+    from components.span_example_gen import direct_write
+    from components.span_example_gen import executor as ours
+    from tests.conftest import read_taxi_rows
+
+    rows = read_taxi_rows(3000)
+    (tmp_path / "input").mkdir()
+    with open(tmp_path / "input" / "taxi.csv", "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    theirs_artifact, mine_artifact = [], []
+    theirs = run_executor(tfx_csv.Executor, tmp_path / "input", tmp_path / "tfx", theirs_artifact)
+    mine = run_executor(ours.Executor, tmp_path / "input", tmp_path / "ours", mine_artifact)
+
+    assert {split: sorted(canonical(r) for r in records) for split, records in theirs.items()} == mine
+    assert 900 < len(mine["eval"]) < 1100 and len(mine["train"]) + len(mine["eval"]) == 3000
+    assert mine_artifact[0].split_names == theirs_artifact[0].split_names == '["train", "eval"]'
+    assert mine_artifact[0].get_string_custom_property("payload_format") == \
+        theirs_artifact[0].get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
+    assert sorted(p.name for p in (tmp_path / "ours" / "Split-train").iterdir()) == [
+        f"{direct_write.FILE_PREFIX}-{shard:05d}-of-{direct_write.os.cpu_count():05d}.gz"
+        for shard in range(direct_write.os.cpu_count())]
+
+
+def test_feature_entries_are_sorted_on_the_bytes_as_protobuf_sorts_them():
+    import random
+
+    from tensorflow.core.example import example_pb2
+
+    from components.span_example_gen.arrow_csv import sorted_features
+
+    names = ["trip_miles", "fare", "company", "tips", "a", "ab", "pickup_latitude", "pickup_longitude"]
+    rng = random.Random(3)
+
+    def example(order, values):
+        built = example_pb2.Example()
+        for name in order:  # the cpp implementation serializes map entries in insertion order
+            feature = built.features.feature[name]
+            value = values.get(name)
+            if isinstance(value, float):
+                feature.float_list.value.append(value)
+            elif isinstance(value, bytes):
+                feature.bytes_list.value.append(value)
+        return built.SerializeToString()
+
+    records = []
+    for index in range(200):
+        order = rng.sample(names, len(names))
+        records.append(example(order, {"fare": index * 1.5, "company": b"x" * (index % 300),
+                                       "tips": float(index), "a": b"\n" * (index % 3)}))
+    expected = [canonical(record) for record in records]
+    assert any(record != canonical(record) for record in records)  # the input really is out of order
+    assert sorted_features(records, names) == expected
+    # Examples whose keys differ from the column names: each is re-serialized as it is.
+    assert sorted_features(records, names[:-1]) == expected
+    odd = [example(["fare", "tips"], {"fare": 1.0}), *records[:3]]
+    assert sorted_features(odd, names) == [canonical(record) for record in odd]
+    assert sorted_features([], names) == []
 
 
 def canonical(record: bytes) -> bytes:
