@@ -88,7 +88,7 @@ def command_all(args: argparse.Namespace, console: Console) -> int:
     if args.smoke:
         plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,),
                          modes_at=(), scale_overrides=("training.epochs=1",), trainer_pairs=0,
-                         evaluator_examples=100, quiet_wait_seconds=0)
+                         evaluator_examples=100, lineage_runs=10, quiet_wait_seconds=0)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:
         plan = BenchPlan(work=args.work.resolve(), pairs=args.pairs, template=not args.no_template,

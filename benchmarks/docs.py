@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from benchmarks.measure import PROJECT_ROOT
-from benchmarks.suite import BEAM_MODES, DEFAULT_MODE
+from benchmarks.suite import BEAM_MODES, DEFAULT_MODE, TEMPLATE_MODE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 COMMAND = "python -m benchmarks all"
@@ -65,7 +65,7 @@ def beam_mode_ratios(scale: list[dict]) -> list[dict]:
     default = {row["rows"]: row for row in scale if row["mode"] == DEFAULT_MODE}
     comparisons = []
     for row in scale:
-        if row["mode"] == DEFAULT_MODE or row["rows"] not in default:
+        if row["mode"] in (DEFAULT_MODE, TEMPLATE_MODE) or row["rows"] not in default:
             continue
         base = default[row["rows"]]
         for name in (*SCALE_COMPONENTS, None):

@@ -158,6 +158,7 @@ def run_facts(metadata: Path, process_started: float) -> dict:
         "startup_seconds": round(first_start - process_started, 2),
         "auc": overall.get("auc"),
         "accuracy": overall.get("binary_accuracy"),
+        "eval_examples": overall.get("example_count"),
         "pushed": summary.pushed_path is not None,
     }
 
@@ -184,15 +185,26 @@ def template_project(work: Path, log: Path) -> Path:
     return project
 
 
-def run_template(project: Path, work: Path, log: Path) -> dict:
-    """One cold run of the template (its local_runner.py), in a fresh copy so that nothing is cached."""
+def run_template(project: Path, work: Path, log: Path, data: Path | None = None) -> dict:
+    """One cold run of the template (its local_runner.py), in a fresh copy so that nothing is cached.
+
+    `data`: a folder of CSV files to read instead of the taxi CSV the template
+    copied (its local_runner.py reads every file in its data/ folder).
+    """
     run_dir = work / f"template-run-{time.time_ns()}"
-    shutil.copytree(project, run_dir)
+    shutil.copytree(project, run_dir, ignore=shutil.ignore_patterns("data") if data else None)
+    if data is not None:
+        (run_dir / "data").mkdir()
+        for index, csv_file in enumerate(sorted(data.rglob("*.csv"))):
+            os.symlink(csv_file.resolve(), run_dir / "data" / f"part-{index}.csv")
     measured = timed_process([sys.executable, "local_runner.py"], run_dir, log)
     if measured.returncode != 0:
         raise RuntimeError(f"the template run failed; log: {log}")
     metadata = run_dir / "tfx_metadata" / "taxi-template" / "metadata.db"
-    return {**asdict(measured), **template_facts(metadata, run_dir)}
+    facts = template_facts(metadata, run_dir)
+    if data is not None:  # its outputs of a large input would fill the disk over a session
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return {**asdict(measured), **facts}
 
 
 def template_facts(metadata: Path, run_dir: Path) -> dict:

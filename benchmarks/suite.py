@@ -19,6 +19,7 @@ from benchmarks.measure import (
     PROJECT_ROOT,
     bench_trainer,
     machine,
+    pipeline_run_names,
     rerun_unchanged,
     run_ours,
     run_template,
@@ -39,6 +40,7 @@ class BenchPlan:
     modes_at: tuple[int, ...] = (150_000,)  # sizes also run with the other BEAM_MODES
     scale_overrides: tuple[str, ...] = ()
     trainer_pairs: int = 3
+    lineage_runs: int = 1_000               # the store the lineage commands are timed on
     evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
     quiet_wait_seconds: float = 300.0       # before each pair and each size: wait this long for quiet
@@ -48,6 +50,7 @@ class BenchPlan:
 # threads, the Evaluator's processes on large inputs) and two it is compared with.
 DEFAULT_MODE = "default"
 NO_COMPONENT_ARGS = ["component_beam_args.example_gen=[]", "component_beam_args.evaluator=[]"]
+TEMPLATE_MODE = "template"   # TFX's template on the same file, in the scale rows
 BEAM_MODES = {
     DEFAULT_MODE: [],
     "in_process": NO_COMPONENT_ARGS,
@@ -91,7 +94,7 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
         pairs.append(pair)
     results["pairs"] = pairs
     save(results)
-    results["scale"] = bench_scale(plan, logs, report)
+    results["scale"] = bench_scale(plan, logs, report, project)
     save(results)
     if plan.evaluator_examples and plan.sizes:
         largest = OutputLayout(plan.work / f"scale-{max(plan.sizes)}-{DEFAULT_MODE}").pipeline_root
@@ -103,6 +106,9 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
         results["trainer"] = bench_trainer(OutputLayout(plan.work / "ours-0").pipeline_root,
                                            plan.trainer_pairs, 3, lambda line: report("trainer " + line))
     results["startup"] = bench_startup(plan.work, logs, pairs)
+    if plan.lineage_runs and pairs:
+        results["lineage"] = bench_lineage(OutputLayout(plan.work / "ours-0").metadata_file, plan, logs, report)
+        save(results)
     results["summary"] = summarize(results)
     return results
 
@@ -120,7 +126,8 @@ def run_settings() -> dict:
             "slicings": len(config.evaluation.slices), "metrics": len(REPORTED_METRICS)}
 
 
-def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
+def bench_scale(plan: BenchPlan, logs: Path, report, template: Path | None = None) -> list[dict]:
+    """Our run at each size (and Beam modes); at the largest size the template too, right after, on the same file."""
     from data.generator import GeneratorSpec, generate, load_source
 
     source = load_source()
@@ -136,6 +143,12 @@ def bench_scale(plan: BenchPlan, logs: Path, report) -> list[dict]:
             measured = run_ours(data, output, [*plan.scale_overrides, *extra], log)
             rows.append({"rows": size, "mode": mode, **measured, "machine": state})
             report(f"scale {size:,} rows, {mode}: {measured['seconds']:.1f} s, "
+                   f"peak {measured['max_rss_mib']:.0f} MiB")
+        if template is not None and size == max(plan.sizes):
+            state = checked_machine(plan, report, f"scale {size:,} rows, the template")
+            measured = run_template(template, plan.work, logs / f"scale-{size}-template.log", data)
+            rows.append({"rows": size, "mode": TEMPLATE_MODE, **measured, "machine": state})
+            report(f"scale {size:,} rows, the template: {measured['seconds']:.1f} s, "
                    f"peak {measured['max_rss_mib']:.0f} MiB")
     return rows
 
@@ -161,6 +174,43 @@ def bench_startup(work: Path, logs: Path, pairs: list[dict]) -> dict:
     starts = [pair["ours"]["startup_seconds"] for pair in pairs]
     return {"to_first_component_seconds": starts, "median_to_first_component": _median(starts),
             "light_commands_median_seconds": light}
+
+
+# The lineage commands timed on a store of many runs (goal: each under a second).
+LINEAGE_COMMANDS = {
+    "lineage runs": ["lineage", "runs"],
+    "lineage show": ["lineage", "show", "latest"],
+    "lineage trace latest-pushed": ["lineage", "trace", "latest-pushed"],
+    "why": ["why", "latest"],
+    "models": ["models"],
+}
+
+
+def bench_lineage(source: Path, plan: BenchPlan, logs: Path, report, repeats: int = 3) -> dict:
+    """Each lineage command, in fresh processes, on a copy of a real store grown to `plan.lineage_runs` runs.
+
+    The store is the first pair's (a cold and a forced run); its runs are
+    replayed (benchmarks/mlmd_replay.py) the way TFX records cached runs.
+    """
+    from benchmarks.mlmd_replay import replay_runs
+
+    store = plan.work / "lineage-store.sqlite"
+    shutil.copyfile(source, store)
+    originals = len(pipeline_run_names(store))
+    runs = replay_runs(store, max(0, -(-plan.lineage_runs // originals) - 1))
+    seconds = {}
+    for name, command in LINEAGE_COMMANDS.items():
+        checked_machine(plan, report, f"lineage {name}")
+        times = []
+        for attempt in range(repeats):
+            measured = timed_process([sys.executable, "-m", "pipeline", *command, "--store", str(store)],
+                                     PROJECT_ROOT, logs / f"lineage-{command[-1]}-{attempt}.log")
+            if measured.returncode != 0:
+                raise RuntimeError(f"{name} failed on the replayed store; log: {measured.log}")
+            times.append(measured.seconds)
+        seconds[name] = spread(times)
+        report(f"{name} on {runs:,} runs: {seconds[name]['median']:.2f} s (median of {repeats})")
+    return {"runs": runs, "seconds": seconds}
 
 
 def checked_machine(plan: BenchPlan, report, what: str) -> dict:
@@ -230,6 +280,34 @@ def summarize(results: dict) -> dict:
                                            / math.log(large["rows"] / small["rows"]), 3)
         summary["growth_between"] = [small["rows"], large["rows"]]
     if default:
-        summary["largest_rows"] = default[-1]["rows"]
-        summary["largest_minutes"] = round(default[-1]["seconds"] / 60, 2)
+        summary.update(largest_run_summary(default[-1], [row for row in results["scale"]
+                                                         if row["mode"] == TEMPLATE_MODE]))
+    if results.get("lineage"):
+        medians = {name: spread["median"] for name, spread in results["lineage"]["seconds"].items()}
+        summary["lineage_runs"] = results["lineage"]["runs"]
+        summary["lineage_slowest"] = max(medians.items(), key=lambda item: item[1])
+    return summary
+
+
+# The Evaluator's rate on 1,500,000 rows before its metrics shared a combiner (issue 19): 500,000 eval rows in 339 s.
+EVALUATOR_BASELINE_ROWS_PER_SECOND = 1_470
+
+
+def largest_run_summary(largest: dict, template_rows: list[dict]) -> dict:
+    """The largest default run: minutes, peak memory, rows/s of ExampleGen and Evaluator, ratio to the template."""
+    components = largest["components"]
+    summary = {"largest_rows": largest["rows"], "largest_minutes": round(largest["seconds"] / 60, 2),
+               "largest_peak_gib": round(largest["max_rss_mib"] / 1024, 2)}
+    if components.get("CsvExampleGen", {}).get("seconds"):
+        summary["largest_example_gen_rows_per_second"] = round(
+            largest["rows"] / components["CsvExampleGen"]["seconds"])
+    if largest.get("eval_examples") and components.get("Evaluator", {}).get("seconds"):
+        rate = largest["eval_examples"] / components["Evaluator"]["seconds"]
+        summary["largest_evaluator_eval_rows_per_second"] = round(rate)
+        summary["largest_evaluator_speedup"] = round(rate / EVALUATOR_BASELINE_ROWS_PER_SECOND, 2)
+    same_size = [row for row in template_rows if row["rows"] == largest["rows"]]
+    if same_size:
+        summary["largest_template_minutes"] = round(same_size[-1]["seconds"] / 60, 2)
+        summary["largest_template_peak_gib"] = round(same_size[-1]["max_rss_mib"] / 1024, 2)
+        summary["largest_versus_template_ratio"] = round(largest["seconds"] / same_size[-1]["seconds"], 3)
     return summary

@@ -227,17 +227,17 @@ def _statistics_of(store, examples, events, seen) -> list[TraceNode]:
                            store.get_executions_by_id(sorted({e.execution_id for e in readers}))
                            if mlmd.custom_value(execution, mlmd.KFP_TASK_NAME) == "StatisticsGen"}
     ids = sorted({e.execution_id for e in readers} & statistics_gen)
-    for execution in store.get_executions_by_id(ids) if ids else []:
-        if execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:
-            continue
-        events_out = store.get_events_by_execution_ids([execution.id])
-        outputs = [e.artifact_id for e in events_out if e.type in mlmd.OUTPUT_EVENTS]
-        for statistics in store.get_artifacts_by_id(outputs):
-            node = TraceNode("artifact", statistics.id, statistics.type, uri=statistics.uri,
-                             details={"computed_on": f"Examples #{examples.id}"},
-                             seen_before=("artifact", statistics.id) in seen)
-            seen.add(("artifact", statistics.id))
-            result.append(node)
+    complete = [execution.id for execution in (store.get_executions_by_id(ids) if ids else [])
+                if execution.last_known_state == metadata_store_pb2.Execution.COMPLETE]
+    # Cached runs' executions output the same statistics again: each artifact is listed once.
+    outputs = sorted({e.artifact_id for e in (store.get_events_by_execution_ids(complete) if complete else [])
+                      if e.type in mlmd.OUTPUT_EVENTS})
+    for statistics in store.get_artifacts_by_id(outputs) if outputs else []:
+        node = TraceNode("artifact", statistics.id, statistics.type, uri=statistics.uri,
+                         details={"computed_on": f"Examples #{examples.id}"},
+                         seen_before=("artifact", statistics.id) in seen)
+        seen.add(("artifact", statistics.id))
+        result.append(node)
     return result
 
 

@@ -50,9 +50,15 @@ def test_smoke_measures_scale_and_start_up(smoke):
     evaluator = results["evaluator"]
     assert evaluator["examples"] == 100
     # On 100 examples the variants' order is noise; the full benchmark measures it on 10,000.
-    assert len(evaluator["seconds"]) == 4 and all(seconds > 0 for seconds in evaluator["seconds"].values())
+    assert len(evaluator["seconds"]) == 5 and all(seconds > 0 for seconds in evaluator["seconds"].values())
     light = results["startup"]["light_commands_median_seconds"]
     assert set(light) == {"help", "check-config"} and all(seconds > 0 for seconds in light.values())
+    # The first pair's two runs, replayed to at least the smoke plan's 10 runs; every command timed 3 times.
+    lineage = results["lineage"]
+    assert lineage["runs"] >= 10 and set(lineage["seconds"]) == {
+        "lineage runs", "lineage show", "lineage trace latest-pushed", "why", "models"}
+    assert all(0 < s["min"] <= s["median"] <= s["max"] for s in lineage["seconds"].values())
+    assert results["summary"]["lineage_slowest"][1] == max(s["median"] for s in lineage["seconds"].values())
 
 
 def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
@@ -63,6 +69,9 @@ def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
     assert f"| 1 | {cold:.1f} |" in markdown
     assert "| 400 | default |" in markdown
     assert "### Where the Evaluator's time goes" in markdown
+    assert "## Lineage on a long-lived store" in markdown
+    trace = results["lineage"]["seconds"]["lineage trace latest-pushed"]
+    assert f"| `lineage trace latest-pushed` | {trace['min']:.2f} · {trace['median']:.2f} · {trace['max']:.2f} |" in markdown
     [row] = results["scale"]
     share = round(100 * row["components"]["Evaluator"]["seconds"] / row["seconds"])
     assert f"Share of the 400-row run's {row['seconds']:.1f} s:" in markdown

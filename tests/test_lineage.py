@@ -145,7 +145,7 @@ def test_unknown_run_is_explained(store):
 
 def test_every_command_answers_on_a_store_of_twenty_runs_without_tensorflow(store, run_ids, tmp_path,
                                                                             tripwire):
-    from tests.mlmd_replay import replay_runs
+    from benchmarks.mlmd_replay import replay_runs
 
     big = tmp_path / "big.sqlite"
     shutil.copyfile(store, big)
@@ -157,3 +157,7 @@ def test_every_command_answers_on_a_store_of_twenty_runs_without_tensorflow(stor
     for command in commands:
         assert lineage(big, *command, env=tripwire.env).stdout
         assert tripwire.tripped is None, f"lineage {' '.join(command)} imported {tripwire.tripped}"
+    # Replayed (cached) runs output the same statistics again; the trace names them once, as before.
+    statistics_lines = lineage(store, "trace", "latest-pushed").stdout.count("ExampleStatistics #")
+    assert statistics_lines >= 1
+    assert lineage(big, "trace", "latest-pushed").stdout.count("ExampleStatistics #") == statistics_lines

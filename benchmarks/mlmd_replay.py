@@ -1,4 +1,4 @@
-"""Grows a real ML Metadata store by replaying its runs, for latency tests.
+"""Grows a real ML Metadata store by replaying its runs, for the lineage benchmark and tests.
 
 Each replayed run gets a new pipeline_run context whose executions link to the
 same artifacts, the way TFX records a cached run. The structure is exactly what
