@@ -1,8 +1,9 @@
 """Pre-flight checks of CSV files, before TensorFlow is imported.
 
 CsvExampleGen fails on a malformed file with a Beam stack trace several minutes
-into a run. These checks read the files once with Python's csv module and name
-the file, the line and the column of every problem they find: a path that is
+into a run. These checks read the files once (with Arrow when they are clean,
+see `clean_row_count`, else with Python's csv module) and name the file, the
+line and the column of every problem they find: a path that is
 not a readable regular file, an empty file, bytes that are not UTF-8, a missing
 required column, a header that differs from the other files', a row with the
 wrong number of fields, and a number that the Arrow reader of ExampleGen would
@@ -17,6 +18,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,10 @@ def check_csv_file(path: Path, required: list[str], numeric: dict[str, type],
     if problem:
         report.problems.append(problem)
         return report
+    rows = clean_row_count(path, required, numeric, non_empty)
+    if rows is not None:
+        report.header, report.rows = rows
+        return report
     try:
         with path.open(encoding="utf-8", newline="") as reader:
             _check_rows(csv.reader(reader), report, required, numeric, non_empty)
@@ -103,6 +109,74 @@ def check_csv_file(path: Path, required: list[str], numeric: dict[str, type],
     except OSError as error:
         report.problems.append(f"cannot be read: {error.strerror or error}")
     return report
+
+
+# What `number_problem` accepts, for whole columns at once (RE2: \d is ASCII only).
+INT_PATTERN = r"^-?\d+$"
+FLOAT_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")
+
+
+def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
+                    non_empty: tuple[str, ...] = ()) -> tuple[list[str], int] | None:
+    """The header and row count of a file that passes every row check, read by Arrow; None if unsure.
+
+    Python's csv module and a check per cell take half a minute on 1,500,000
+    rows; Arrow reads the file in C++ and each column is checked whole. Any
+    sign of a problem (a parse error, a blank line, a cell the column checks
+    reject) returns None, and the row-by-row check then names it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as arrow_csv
+
+    with path.open(encoding="utf-8", newline="") as reader:
+        try:
+            header = next(csv.reader(reader), None)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+    if not header or len(set(header)) != len(header) or any(c not in header for c in required):
+        return None
+    content = path.read_bytes()
+    # A blank line is a row of no fields to the csv module, but Arrow reads it as empty cells.
+    if BLANK_LINE.search(content):
+        return None
+    try:
+        table = arrow_csv.read_csv(pa.BufferReader(content), read_options=arrow_csv.ReadOptions(skip_rows=1, column_names=header),
+                                   parse_options=arrow_csv.ParseOptions(newlines_in_values=True,
+                                                                        ignore_empty_lines=False),
+                                   convert_options=arrow_csv.ConvertOptions(
+                                       column_types={name: pa.string() for name in header},
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if table.num_rows == 0:
+        return None
+    for column in non_empty:
+        if column in header and pc.any(pc.equal(table[column], "")).as_py():
+            return None
+    for column, kind in numeric.items():
+        if column not in header:
+            continue
+        values = pc.filter(table[column], pc.not_equal(table[column], ""))
+        pattern = INT_PATTERN if kind is int else FLOAT_PATTERN
+        if not pc.all(pc.match_substring_regex(values, pattern), min_count=0).as_py() or not _in_range(values, kind):
+            return None
+    return header, table.num_rows
+
+
+def _in_range(values, kind: type) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if kind is int:
+            pc.cast(values, pa.int64())  # fails beyond 64 bits
+            return True
+        magnitudes = pc.abs(pc.cast(values, pa.float64()))
+        return len(values) == 0 or pc.max(magnitudes).as_py() <= FLOAT32_MAX
+    except pa.ArrowInvalid:
+        return False
 
 
 def file_problem(path: Path) -> str | None:

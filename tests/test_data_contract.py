@@ -233,3 +233,43 @@ def test_a_file_this_user_cannot_read_is_named(tmp_path, source):
         assert f"{path}: cannot be read: permission denied" in result.stdout, result.stdout + result.stderr
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+CELL_CASES = {
+    # fare (FLOAT) cell -> whether the row-by-row check accepts it
+    "12.5": True, "-.5": True, "1e5": True, "5.": True, "1.E-3": True, "": True,
+    "nan": False, "inf": False, "1e400": False, "+1": False, " 1": False, "1_0": False, "١": False,
+    "0x10": False, "1e": False,
+}
+
+
+@pytest.mark.parametrize("cell", sorted(CELL_CASES))
+def test_the_arrow_fast_path_clears_a_file_only_when_the_row_by_row_check_would(cell, tmp_path, source):
+    from data.checks import check_csv_file, clean_row_count
+
+    import csv
+
+    path = generate(GeneratorSpec(rows=50, seed=5), tmp_path, source)
+    with path.open(encoding="utf-8", newline="") as reader:
+        header, *rows = list(csv.reader(reader))
+    rows[6][header.index("fare")] = cell
+    with path.open("w", encoding="utf-8", newline="") as writer:
+        csv.writer(writer).writerows([header, *rows])
+    numeric = numeric_columns(load_schema(SCHEMA))
+
+    fast = clean_row_count(path, REQUIRED, numeric)
+    report = check_csv_file(path, REQUIRED, numeric)
+    assert (report.problems == []) is CELL_CASES[cell]
+    assert (fast is not None) is CELL_CASES[cell]
+    if fast is not None:
+        assert fast == (header, 50) and report.rows == 50
+
+
+def test_a_blank_line_is_left_to_the_row_by_row_check(tmp_path, source):
+    from data.checks import check_csv_file, clean_row_count
+
+    path = generate(GeneratorSpec(rows=50, seed=5), tmp_path, source)
+    path.write_text(path.read_text(encoding="utf-8").replace("\n", "\n\n", 3), encoding="utf-8")
+    numeric = numeric_columns(load_schema(SCHEMA))
+    assert clean_row_count(path, REQUIRED, numeric) is None
+    assert any("0 fields" in problem for problem in check_csv_file(path, REQUIRED, numeric).problems)
