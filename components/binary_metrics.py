@@ -134,6 +134,13 @@ class _SummaryCombiner(beam.CombineFn):
         return _Triples()
 
     def add_input(self, accumulator: _Triples, element: metric_types.StandardMetricInputs) -> _Triples:
+        single = self._single_values(element)
+        if single is not None:
+            label, prediction, weight = single
+            accumulator.labels.append(label)
+            accumulator.predictions.append(prediction)
+            accumulator.weights.append(weight)
+            return accumulator
         for label, prediction, weight in metric_util.to_label_prediction_example_weight(
                 element, eval_config=self._eval_config, model_name=self._model_name,
                 output_name=self._output_name, example_weighted=self._example_weighted, flatten=True):
@@ -141,6 +148,25 @@ class _SummaryCombiner(beam.CombineFn):
             accumulator.predictions.append(float(prediction))
             accumulator.weights.append(float(weight))
         return accumulator
+
+    def _single_values(self, element) -> tuple[float, float, float] | None:
+        """(label, prediction, weight) when each is one number, as for this model; else None.
+
+        TFMA's general helper (label vocabularies, class ids, top-k, multi-output
+        models) costs more than everything else this combiner does per example;
+        a binary model's example needs none of it, and anything else goes to it.
+        """
+        if self._output_name or (self._example_weighted and element.example_weight is not None):
+            return None
+        label, prediction = element.label, element.prediction
+        if self._model_name:
+            label = label.get(self._model_name, label) if isinstance(label, dict) else label
+            prediction = prediction.get(self._model_name) if isinstance(prediction, dict) else None
+        if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)
+                and label.size == 1 and prediction.size == 1 and prediction.dtype.kind == "f"
+                and label.dtype.kind in "fiub"):
+            return None
+        return float(label.flat[0]), float(prediction.flat[0]), 1.0
 
     def merge_accumulators(self, accumulators: Iterable[_Triples]) -> _Triples:
         accumulators = iter(accumulators)

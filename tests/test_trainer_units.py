@@ -126,3 +126,28 @@ def test_an_unreadable_backup_never_blocks_training(tmp_path):
         weights.write_bytes(b"\x89HDF\r\n")
     assert _resumed_epochs(backup) == [0, 1, 2, 3, 4]
     assert not backup.exists(), "the broken backup is discarded, and the finished fit removes its own"
+
+
+def test_records_are_counted_by_their_framing_as_tf_data_reads_them(tmp_path):
+    import tensorflow as tf
+
+    from trainer.tfrecords import count_gzip_records
+
+    sizes = {"a.gz": 0, "b.gz": 1, "c.gz": 2500}
+    for name, records in sizes.items():
+        with tf.io.TFRecordWriter(str(tmp_path / name), options="GZIP") as writer:
+            for index in range(records):
+                writer.write(b"x" * (index % 700))  # lengths from 0 up, some over one byte's range
+    pattern = str(tmp_path / "*.gz")
+    by_tf_data = sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"))
+    assert count_gzip_records(pattern) == by_tf_data == 2501
+    assert count_gzip_records([str(tmp_path / "b.gz"), str(tmp_path / "c.gz")]) == 2501
+    (tmp_path / "plain.tfrecord").write_bytes(b"")
+    assert count_gzip_records(str(tmp_path / "*")) is None  # not all gzipped: tf.data counts them
+    # A header cut short is an error, not a short count.
+    import gzip
+
+    whole = gzip.decompress((tmp_path / "c.gz").read_bytes())
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(whole + b"\x05\x00\x00"))
+    with pytest.raises(ValueError, match="cut short after 2500 records"):
+        count_gzip_records(str(tmp_path / "cut.gz"))

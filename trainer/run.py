@@ -32,6 +32,7 @@ from trainer.features import (
 )
 from trainer.model import ModelHyperparameters, build_model
 from trainer.record import TRAINING_RECORD, TrainingRecord
+from trainer.tfrecords import count_gzip_records
 
 log = logging.getLogger(__name__)
 # The Keras model without the Transform graph, for analysis in Python.
@@ -226,7 +227,14 @@ def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int
 
 
 def count_examples(file_pattern, data_accessor, schema) -> int:
-    """Counts the examples of a split in one pass, so steps follow the data size."""
+    """Counts the examples of a split in one pass, so steps follow the data size.
+
+    Gzipped TFRecord files (what Transform writes) are counted by their
+    framing alone (trainer/tfrecords.py); anything else is read through tf.data.
+    """
+    framed = count_gzip_records(file_pattern)
+    if framed is not None:
+        return framed
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=4096, num_epochs=1, shuffle=False),
