@@ -188,14 +188,17 @@ def template_project(work: Path, log: Path) -> Path:
 def run_template(project: Path, work: Path, log: Path, data: Path | None = None) -> dict:
     """One cold run of the template (its local_runner.py), in a fresh copy so that nothing is cached.
 
-    `data`: a folder of CSV files to read instead of the taxi CSV the template
-    copied (its local_runner.py reads every file in its data/ folder).
+    `data`: a CSV file, or a folder of them, to read instead of the taxi CSV the
+    template copied (its local_runner.py reads every file in its data/ folder).
     """
     run_dir = work / f"template-run-{time.time_ns()}"
     shutil.copytree(project, run_dir, ignore=shutil.ignore_patterns("data") if data else None)
     if data is not None:
+        files = [data] if data.is_file() else sorted(data.rglob("*.csv"))
+        if not files:
+            raise RuntimeError(f"no CSV file for the template in {data}")
         (run_dir / "data").mkdir()
-        for index, csv_file in enumerate(sorted(data.rglob("*.csv"))):
+        for index, csv_file in enumerate(files):
             os.symlink(csv_file.resolve(), run_dir / "data" / f"part-{index}.csv")
     measured = timed_process([sys.executable, "local_runner.py"], run_dir, log)
     if measured.returncode != 0:
