@@ -170,7 +170,7 @@ class _SummaryCombiner(beam.CombineFn):
 
     def merge_accumulators(self, accumulators: Iterable[_Triples]) -> _Triples:
         accumulators = iter(accumulators)
-        merged = next(accumulators)
+        merged = next(accumulators, None) or _Triples()
         for other in accumulators:
             merged.labels.extend(other.labels)
             merged.predictions.extend(other.predictions)
