@@ -107,7 +107,8 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
                                            plan.trainer_pairs, 3, lambda line: report("trainer " + line))
     results["startup"] = bench_startup(plan.work, logs, pairs)
     if plan.lineage_runs and pairs:
-        results["lineage"] = bench_lineage(OutputLayout(plan.work / "ours-0").metadata_file, plan, logs, report)
+        first_store = OutputLayout(plan.work / "ours-0").metadata_file
+        results["lineage"] = bench_lineage(first_store, plan, logs, report)
         save(results)
     results["summary"] = summarize(results)
     return results
@@ -127,7 +128,7 @@ def run_settings() -> dict:
 
 
 def bench_scale(plan: BenchPlan, logs: Path, report, template: Path | None = None) -> list[dict]:
-    """Our run at each size (and Beam modes); at the largest size the template too, right after, on the same file."""
+    """Our run at each size (and Beam modes); at the largest size the template too, right after, same file."""
     from data.generator import GeneratorSpec, generate, load_source
 
     source = load_source()
@@ -289,12 +290,13 @@ def summarize(results: dict) -> dict:
     return summary
 
 
-# The Evaluator's rate on 1,500,000 rows before its metrics shared a combiner (issue 19): 500,000 eval rows in 339 s.
+# The Evaluator's rate on 1,500,000 rows before its metrics shared a combiner (issue 19):
+# 500,000 eval rows in 339 s.
 EVALUATOR_BASELINE_ROWS_PER_SECOND = 1_470
 
 
 def largest_run_summary(largest: dict, template_rows: list[dict]) -> dict:
-    """The largest default run: minutes, peak memory, rows/s of ExampleGen and Evaluator, ratio to the template."""
+    """The largest default run: minutes, peak memory, ExampleGen and Evaluator rows/s, template ratio."""
     components = largest["components"]
     summary = {"largest_rows": largest["rows"], "largest_minutes": round(largest["seconds"] / 60, 2),
                "largest_peak_gib": round(largest["max_rss_mib"] / 1024, 2)}

@@ -17,7 +17,8 @@ as before. TFMA loads them by ``MetricConfig.module``; nothing is registered on 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -72,7 +73,7 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def _areas(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """ROC AUC (trapezoids) and PR AUC (precision interpolated as TFMA and Keras do) at every distinct prediction."""
+    """ROC AUC (trapezoids) and PR AUC (interpolated as TFMA and Keras do); every prediction a threshold."""
     order = np.argsort(-predictions, kind="stable")
     ordered = predictions[order]
     positives = np.cumsum((weights * labels)[order])
@@ -198,7 +199,8 @@ def _computations(name: str, eval_config=None, model_names=None, output_names=No
     for model_name in model_names or [""]:
         for output_name in output_names or [""]:
             for sub_key in sub_keys or [None]:
-                summary = _summary_computation(eval_config, model_name, output_name, sub_key, example_weighted)
+                summary = _summary_computation(eval_config, model_name, output_name, sub_key,
+                                               example_weighted)
                 key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
                                              sub_key=sub_key, example_weighted=example_weighted)
                 computations += [summary, metric_types.DerivedMetricComputation(

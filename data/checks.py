@@ -142,7 +142,8 @@ def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
     if BLANK_LINE.search(content):
         return None
     try:
-        table = arrow_csv.read_csv(pa.BufferReader(content), read_options=arrow_csv.ReadOptions(skip_rows=1, column_names=header),
+        table = arrow_csv.read_csv(pa.BufferReader(content),
+                                   read_options=arrow_csv.ReadOptions(skip_rows=1, column_names=header),
                                    parse_options=arrow_csv.ParseOptions(newlines_in_values=True,
                                                                         ignore_empty_lines=False),
                                    convert_options=arrow_csv.ConvertOptions(
@@ -160,7 +161,8 @@ def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
             continue
         values = pc.filter(table[column], pc.not_equal(table[column], ""))
         pattern = INT_PATTERN if kind is int else FLOAT_PATTERN
-        if not pc.all(pc.match_substring_regex(values, pattern), min_count=0).as_py() or not _in_range(values, kind):
+        matched = pc.all(pc.match_substring_regex(values, pattern), min_count=0).as_py()
+        if not matched or not _in_range(values, kind):
             return None
     return header, table.num_rows
 

@@ -1,5 +1,3 @@
-import sys
-
 from pipeline.cli import exit_process, main
 
 exit_process(main())

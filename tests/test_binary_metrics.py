@@ -21,7 +21,8 @@ def test_areas_of_known_orderings():
     tied = summarize(labels, np.full(4, 0.5), ones)
     assert tied["auc"] == pytest.approx(0.5)
     assert tied["auc_precision_recall"] == pytest.approx(0.5)
-    assert summarize(labels, np.array([0.9, 0.8, 0.2, 0.1]), ones)["auc_precision_recall"] == pytest.approx(1.0)
+    separated = summarize(labels, np.array([0.9, 0.8, 0.2, 0.1]), ones)
+    assert separated["auc_precision_recall"] == pytest.approx(1.0)
 
 
 def test_counts_at_the_decision_threshold_and_undefined_values():

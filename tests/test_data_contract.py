@@ -245,9 +245,9 @@ CELL_CASES = {
 
 @pytest.mark.parametrize("cell", sorted(CELL_CASES))
 def test_the_arrow_fast_path_clears_a_file_only_when_the_row_by_row_check_would(cell, tmp_path, source):
-    from data.checks import check_csv_file, clean_row_count
-
     import csv
+
+    from data.checks import check_csv_file, clean_row_count
 
     path = generate(GeneratorSpec(rows=50, seed=5), tmp_path, source)
     with path.open(encoding="utf-8", newline="") as reader:

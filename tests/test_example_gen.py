@@ -1,4 +1,4 @@
-"""The Arrow CSV reader and direct split writer of the ExampleGen executor against TFX's own CsvExampleGen executor.
+"""The ExampleGen executor's Arrow reader and direct split writer against TFX's own CsvExampleGen executor.
 
 Both executors run for real (TFX's on the Beam DirectRunner) on the same
 files; their splits must hold the same examples, byte for byte.

@@ -107,7 +107,7 @@ def serialized_examples(table: pa.Table, kinds: dict[str, str]) -> Iterator[byte
 
 
 def sorted_features(records: list[bytes], names: list[str]) -> list[bytes]:
-    """Each serialized tf.Example with its feature map entries in key order, as protobuf's deterministic form has them.
+    """Each serialized tf.Example with its feature entries in key order, as in protobuf's deterministic form.
 
     Every example of the encoder has one entry per column name, so the entries
     are found and reordered for all examples at once on the bytes (NumPy)
@@ -127,15 +127,16 @@ def sorted_features(records: list[bytes], names: list[str]) -> list[bytes]:
     header_end, entry_starts = entries[:2]
     # Segments in file order: each example's header, then its entries; taken
     # back (Arrow, C++) as header + entries in key order.
+    boundaries = np.r_[np.column_stack([starts, entry_starts]).ravel(), len(buffer)]
     segments = pa.Array.from_buffers(
         pa.binary(), entry_starts.size + len(records),
-        [None, pa.py_buffer(np.r_[np.column_stack([starts, entry_starts]).ravel(), len(buffer)].astype(np.int32)),
-         pa.py_buffer(buffer)])
+        [None, pa.py_buffer(boundaries.astype(np.int32)), pa.py_buffer(buffer)])
     per_example = entry_starts.shape[1] + 1
     taken = np.column_stack([np.zeros(len(records), np.int64), order + 1]) + per_example * np.arange(
         len(records))[:, None]
     rewritten = segments.take(pa.array(taken.ravel())).buffers()[2].to_pybytes()
-    return [rewritten[start:start + length] for start, length in zip(starts.tolist(), lengths.tolist())]
+    return [rewritten[start:start + length]
+            for start, length in zip(starts.tolist(), lengths.tolist(), strict=True)]
 
 
 def _feature_entries(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray):

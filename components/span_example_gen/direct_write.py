@@ -22,20 +22,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tfx import types
-from tfx.components.example_gen import utils
+from tfx.components.example_gen import utils, write_split
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 BATCH_ROWS = 50_000
-# TFX's WriteSplit names its files data_tfrecord-SSSSS-of-NNNNN.gz.
-FILE_PREFIX = "data_tfrecord"
+# The name TFX's WriteSplit gives its files: data_tfrecord-SSSSS-of-NNNNN.gz.
+FILE_PREFIX = write_split.DEFAULT_TF_RECORD_FILE_NAME
 
 
 def applies(exec_properties: dict[str, Any]) -> bool:
-    """True for a hash split of one input into gzipped TFRecords of tf.Examples, the only case handled here."""
-    input_config, output_config = _configs(exec_properties)
+    """True for a hash split of one input into gzipped TFRecords of tf.Examples: the case handled here."""
+    input_config, output_config = example_gen_configs(exec_properties)
     split_config = output_config.split_config
     file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
                                       example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
@@ -43,7 +43,8 @@ def applies(exec_properties: dict[str, Any]) -> bool:
                                   example_gen_pb2.FORMAT_TF_EXAMPLE)
     return (len(input_config.splits) == 1 and bool(split_config.splits)
             and not split_config.HasField("partition_feature_name")
-            and file_format in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+            and file_format in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+                                example_gen_pb2.FORMAT_TFRECORDS_GZIP)
             and payload == example_gen_pb2.FORMAT_TF_EXAMPLE)
 
 
@@ -59,9 +60,10 @@ def write_splits(records: Iterable[bytes], exec_properties: dict[str, Any],
 
     Returns the number of examples per split.
     """
-    input_config, output_config = _configs(exec_properties)
+    input_config, output_config = example_gen_configs(exec_properties)
     names = utils.generate_output_split_names(input_config, output_config)
-    bucket_ends = list(itertools.accumulate(split.hash_buckets for split in output_config.split_config.splits))
+    splits = output_config.split_config.splits
+    bucket_ends = list(itertools.accumulate(split.hash_buckets for split in splits))
     artifact = artifact_utils.get_single_instance(examples)
     artifact.split_names = artifact_utils.encode_split_names(names)
     writers = writers or os.cpu_count() or 1
@@ -89,7 +91,7 @@ class _ShardWriters:
         self._pending: list[Future] = []
         self._next = 0
 
-    def __enter__(self) -> "_ShardWriters":
+    def __enter__(self) -> _ShardWriters:
         import tensorflow as tf
 
         for split_dir in self._split_dirs:
@@ -131,7 +133,9 @@ def _batches(records: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield batch
 
 
-def _configs(exec_properties: dict[str, Any]) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+def example_gen_configs(exec_properties: dict[str, Any]
+                        ) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """The executor's input and output configurations, parsed from their JSON."""
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
     output_config = example_gen_pb2.Output()

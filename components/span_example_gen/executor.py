@@ -29,7 +29,7 @@ from tfx import types
 from tfx.components.example_gen import driver, input_processor, utils
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.dsl.io import fileio
-from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.proto import range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
@@ -57,8 +57,7 @@ class Executor(csv_executor.Executor):
             super().Do(input_dict, output_dict, exec_properties)
             return
         self._log_startup(input_dict, output_dict, exec_properties)
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        input_config, _ = direct_write.example_gen_configs(exec_properties)
         files, column_names = split_files(exec_properties, input_config.splits[0].pattern)
         direct_write.write_splits(encode_files(tuple(files), column_names), exec_properties,
                                   output_dict[standard_component_specs.EXAMPLES_KEY])
@@ -108,15 +107,13 @@ def encode_files(files: tuple[str, ...], column_names: list[str]) -> Iterator[by
 
 
 def has_unresolved_pattern(exec_properties: dict[str, Any]) -> bool:
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    input_config, _ = direct_write.example_gen_configs(exec_properties)
     return any(placeholder in split.pattern for split in input_config.splits for placeholder in PLACEHOLDERS)
 
 
 def resolve_span(exec_properties: dict[str, Any]) -> dict[str, Any]:
     """exec_properties with the span chosen (the configured one, or the latest) and the patterns filled in."""
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    input_config, _ = direct_write.example_gen_configs(exec_properties)
     range_config = None
     if exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY):
         range_config = range_config_pb2.RangeConfig()
