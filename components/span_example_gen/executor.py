@@ -20,6 +20,7 @@ Beam's Python TFRecord framing per example) cost more than the reading.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -59,8 +60,9 @@ class Executor(csv_executor.Executor):
         self._log_startup(input_dict, output_dict, exec_properties)
         input_config, _ = direct_write.example_gen_configs(exec_properties)
         files, column_names = split_files(exec_properties, input_config.splits[0].pattern)
-        direct_write.write_splits(encode_files(tuple(files), column_names), exec_properties,
-                                  output_dict[standard_component_specs.EXAMPLES_KEY])
+        counts = direct_write.write_splits(encode_files(tuple(files), column_names), exec_properties,
+                                           output_dict[standard_component_specs.EXAMPLES_KEY])
+        logging.info("Examples written per split: %s", counts)
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return csv_to_serialized_examples
