@@ -25,19 +25,24 @@ from trainer.standalone import latest_artifact
 LIGHT_METRICS = ["example_count", "mean_label", "mean_prediction", "calibration"]
 
 
-def variants(evaluation: dict) -> dict[str, tuple[list[list[str]], list[str] | None, bool]]:
-    """Name -> (slicings, metrics, TFMA's built-in metric classes?); None metrics: every reported one."""
+def variants(evaluation: dict) -> dict[str, tuple[list[list[str]], list[str] | None, bool, bool]]:
+    """Name -> (slicings, metrics, TFMA's built-in metric classes?, grouped by slice?); None: every metric.
+
+    Grouped: the Evaluator's extractors (components.evaluation.custom_extractors),
+    one extract per slice and batch; otherwise TFMA's, one per example and slice.
+    """
     from components.evaluation import REPORTED_METRICS
 
     every = evaluation["slices"]
     everything = f"every slicing ({len(every)}), every metric ({len(REPORTED_METRICS)})"
     return {
-        "floor: overall slice, ExampleCount only": ([[]], ["example_count"], True),
-        "overall slice, every metric, TFMA's built-in metrics": ([[]], None, True),
+        "floor: overall slice, example count only, grouped by slice": ([[]], ["example_count"], False, True),
+        "overall slice, every metric, TFMA's built-in metrics": ([[]], None, True, False),
         f"every slicing ({len(every)}), metrics without confusion matrices, TFMA's built-in metrics":
-            (every, LIGHT_METRICS, True),
-        f"{everything}, TFMA's built-in metrics (before)": (every, None, True),
-        f"{everything}, one shared combiner: as configured": (every, None, False),
+            (every, LIGHT_METRICS, True, False),
+        f"{everything}, TFMA's built-in metrics (before)": (every, None, True, False),
+        f"{everything}, one shared combiner, one example at a time": (every, None, False, False),
+        f"{everything}, one shared combiner, grouped by slice: as configured": (every, None, False, True),
     }
 
 
@@ -55,11 +60,11 @@ def write_sample(pipeline_root: str, examples: int, path: str) -> int:
     return written
 
 
-def time_variant(model_dir: str, evaluation: dict, slicings, metrics, builtin: bool, sample: str,
-                 output: str) -> float:
+def time_variant(model_dir: str, evaluation: dict, slicings, metrics, builtin: bool, grouped: bool,
+                 sample: str, output: str) -> float:
     import tensorflow_model_analysis as tfma
 
-    from components.evaluation import build_eval_config
+    from components.evaluation import build_eval_config, custom_extractors
 
     eval_config = build_eval_config({**evaluation, "slices": slicings}, metrics, builtin_metrics=builtin)
     for metric in eval_config.metrics_specs[0].metrics:
@@ -67,8 +72,9 @@ def time_variant(model_dir: str, evaluation: dict, slicings, metrics, builtin: b
         metric.ClearField("per_slice_thresholds")
     started = time.perf_counter()
     model = tfma.default_eval_shared_model(model_dir, eval_config=eval_config)
+    extractors = custom_extractors(model, eval_config) if grouped else None
     tfma.run_model_analysis(eval_shared_model=model, eval_config=eval_config, data_location=sample,
-                            file_format="tfrecords", output_path=output)
+                            file_format="tfrecords", output_path=output, extractors=extractors)
     return time.perf_counter() - started
 
 

@@ -24,6 +24,8 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
+from components.slice_groups import GROUP_KEY
+
 MODULE = __name__
 # TFMA's built-in class for each metric name computed here.
 BUILTIN_CLASSES = {
@@ -110,14 +112,32 @@ def _interpolated_pr_area(tp: np.ndarray, fp: np.ndarray, all_positive: float) -
 
 
 class _Triples:
-    """A slice's collected (label, prediction, weight) values."""
+    """A slice's collected (label, prediction, weight) values.
 
-    __slots__ = ("labels", "predictions", "weights")
+    One example's values are appended to the three lists; a group of examples
+    (components/slice_groups.py) is kept as one (labels, predictions, weights)
+    tuple of arrays in `groups`.
+    """
+
+    __slots__ = ("labels", "predictions", "weights", "groups")
 
     def __init__(self) -> None:
         self.labels: list[float] = []
         self.predictions: list[float] = []
         self.weights: list[float] = []
+        self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def extend(self, other: _Triples) -> None:
+        self.labels.extend(other.labels)
+        self.predictions.extend(other.predictions)
+        self.weights.extend(other.weights)
+        self.groups.extend(other.groups)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every collected label, prediction and weight, as three float arrays."""
+        return tuple(np.concatenate([np.asarray(single, dtype=np.float64),
+                                     *(group[index] for group in self.groups)])
+                     for index, single in enumerate((self.labels, self.predictions, self.weights)))
 
 
 class _SummaryCombiner(beam.CombineFn):
@@ -135,6 +155,9 @@ class _SummaryCombiner(beam.CombineFn):
         return _Triples()
 
     def add_input(self, accumulator: _Triples, element: metric_types.StandardMetricInputs) -> _Triples:
+        if element.get(GROUP_KEY) is not None:
+            accumulator.groups.append(self._group_values(element, element[GROUP_KEY]))
+            return accumulator
         single = self._single_values(element)
         if single is not None:
             label, prediction, weight = single
@@ -150,6 +173,29 @@ class _SummaryCombiner(beam.CombineFn):
             accumulator.weights.append(float(weight))
         return accumulator
 
+    def _group_values(self, element, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels, predictions, weights) of a group of `size` examples, one number each per example."""
+        label, prediction = self._model_values(element)
+        weight = element.example_weight if self._example_weighted else None
+        if isinstance(weight, dict):
+            weight = weight.get(self._model_name, weight)
+        arrays = [np.asarray(value, dtype=np.float64).ravel()
+                  for value in (label, prediction, np.ones(size) if weight is None else weight)]
+        if self._output_name or any(array.size != size for array in arrays):
+            raise ValueError(
+                f"{SUMMARY_NAME} takes one label, prediction and weight per example of a single-output "
+                f"model; a group of {size} examples has {[array.size for array in arrays]} "
+                f"(model {self._model_name!r}, output {self._output_name!r})")
+        return tuple(arrays)
+
+    def _model_values(self, element):
+        """This model's label and prediction (multi-model evaluations key them by model name)."""
+        label, prediction = element.label, element.prediction
+        if self._model_name:
+            label = label.get(self._model_name, label) if isinstance(label, dict) else label
+            prediction = prediction.get(self._model_name) if isinstance(prediction, dict) else None
+        return label, prediction
+
     def _single_values(self, element) -> tuple[float, float, float] | None:
         """(label, prediction, weight) when each is one number, as for this model; else None.
 
@@ -159,10 +205,7 @@ class _SummaryCombiner(beam.CombineFn):
         """
         if self._output_name or (self._example_weighted and element.example_weight is not None):
             return None
-        label, prediction = element.label, element.prediction
-        if self._model_name:
-            label = label.get(self._model_name, label) if isinstance(label, dict) else label
-            prediction = prediction.get(self._model_name) if isinstance(prediction, dict) else None
+        label, prediction = self._model_values(element)
         if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)
                 and label.size == 1 and prediction.size == 1 and prediction.dtype.kind == "f"
                 and label.dtype.kind in "fiub"):
@@ -173,14 +216,11 @@ class _SummaryCombiner(beam.CombineFn):
         accumulators = iter(accumulators)
         merged = next(accumulators, None) or _Triples()
         for other in accumulators:
-            merged.labels.extend(other.labels)
-            merged.predictions.extend(other.predictions)
-            merged.weights.extend(other.weights)
+            merged.extend(other)
         return merged
 
     def extract_output(self, accumulator: _Triples) -> dict[metric_types.MetricKey, Any]:
-        return {self._key: summarize(np.asarray(accumulator.labels), np.asarray(accumulator.predictions),
-                                     np.asarray(accumulator.weights))}
+        return {self._key: summarize(*accumulator.arrays())}
 
 
 def _summary_computation(eval_config, model_name: str, output_name: str, sub_key,
@@ -188,7 +228,9 @@ def _summary_computation(eval_config, model_name: str, output_name: str, sub_key
     key = metric_types.MetricKey(name=SUMMARY_NAME, model_name=model_name, output_name=output_name,
                                  sub_key=sub_key, example_weighted=example_weighted)
     return metric_types.MetricComputation(
-        keys=[key], preprocessors=None,
+        # The default inputs plus GROUP_KEY, which TFMA's input filter would otherwise drop.
+        keys=[key], preprocessors=[metric_types.StandardMetricInputsPreprocessor(
+            include_filter={GROUP_KEY: {}}, include_default_inputs=True)],
         combiner=_SummaryCombiner(key, eval_config, model_name, output_name, example_weighted))
 
 

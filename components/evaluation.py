@@ -6,11 +6,14 @@ from typing import Any
 
 import tensorflow_model_analysis as tfma
 
+from components import slice_groups
 from components.binary_metrics import BUILTIN_CLASSES, CLASSES, MODULE
 from trainer.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from trainer.features import LABEL_KEY
 
 PREDICTION_KEY = "probabilities"
+# The Evaluator's module_path: TFX calls custom_extractors() from it.
+EXTRACTORS_MODULE = __name__
 # Reported for every slice, in this order; thresholds are added to the ones configured.
 REPORTED_METRICS = list(BUILTIN_CLASSES)
 # AUC and PR-AUC are computed at every distinct prediction by the shared
@@ -82,3 +85,19 @@ def _metric_class(name: str, builtin: bool) -> dict[str, str]:
     if builtin:
         return {"class_name": BUILTIN_CLASSES[name]}
     return {"class_name": CLASSES[name].__name__, "module": MODULE}
+
+
+def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig, tensor_adapter_config=None) -> list:
+    """The Evaluator's extractors (TFX's hook, read through EXTRACTORS_MODULE).
+
+    TFMA's defaults, ending in one extract per slice and batch
+    (components/slice_groups.py) when every metric is one of the shared
+    binary metrics, the only combiners that read such extracts, and the
+    config's slicing and options allow it; otherwise TFMA's defaults unchanged.
+    """
+    extractors = tfma.default_extractors(eval_shared_model=eval_shared_model, eval_config=eval_config,
+                                         tensor_adapter_config=tensor_adapter_config)
+    if all(metric.module == MODULE for spec in eval_config.metrics_specs for metric in spec.metrics) \
+            and slice_groups.supports(eval_config):
+        return slice_groups.with_slice_groups(extractors, eval_config)
+    return extractors

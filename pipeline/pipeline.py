@@ -28,7 +28,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts
 
-from components.evaluation import build_eval_config
+from components.evaluation import EXTRACTORS_MODULE, build_eval_config
 from components.latest_or_nothing import LatestOrNothingStrategy
 from components.production_baseline.component import ProductionBaseline
 from components.span_example_gen.component import SpanResolvingCsvExampleGen
@@ -153,6 +153,8 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
         eval_config=build_eval_config(inputs.evaluation),
+        # custom_extractors() there: one extract per slice and batch (components/slice_groups.py).
+        module_path=EXTRACTORS_MODULE,
     )
     if inputs.evaluator_beam_args:
         evaluator.with_beam_pipeline_args(inputs.evaluator_beam_args)

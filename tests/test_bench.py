@@ -50,7 +50,7 @@ def test_smoke_measures_scale_and_start_up(smoke):
     evaluator = results["evaluator"]
     assert evaluator["examples"] == 100
     # On 100 examples the variants' order is noise; the full benchmark measures it on 10,000.
-    assert len(evaluator["seconds"]) == 5 and all(seconds > 0 for seconds in evaluator["seconds"].values())
+    assert len(evaluator["seconds"]) == 6 and all(seconds > 0 for seconds in evaluator["seconds"].values())
     light = results["startup"]["light_commands_median_seconds"]
     assert set(light) == {"help", "check-config"} and all(seconds > 0 for seconds in light.values())
     # The first pair's two runs, replayed to at least the smoke plan's 10 runs; every command timed 3 times.

@@ -14,10 +14,14 @@ def bundled_config(tmp_path, *overrides: str):
     return load_config(DEFAULT_CONFIG, [f"paths.output={tmp_path}", *overrides], check_paths=False)
 
 
-@pytest.mark.parametrize(("rows", "processes"), [(None, False), (49_999, False), (50_000, True),
-                                                 (1_500_000, True)])
-def test_the_evaluator_gets_its_processes_from_the_configured_row_count(tmp_path, rows, processes):
+@pytest.mark.parametrize(("rows_past_threshold", "processes"), [(None, False), (-1, False), (0, True),
+                                                                (1_000_000, True)])
+def test_the_evaluator_gets_its_processes_from_the_configured_row_count(tmp_path, rows_past_threshold,
+                                                                        processes):
     config = bundled_config(tmp_path)
+    threshold = config.component_beam_args.evaluator_from_rows
+    assert threshold > 0
+    rows = None if rows_past_threshold is None else threshold + rows_past_threshold
     args = config.component_beam_args.evaluator_args(rows)
     assert ("--direct_running_mode=multi_processing" in args) is processes
 
@@ -32,7 +36,8 @@ def test_the_pipeline_gives_each_component_its_own_arguments_after_the_shared_on
     from pipeline.pipeline import EXAMPLE_GEN_ID, create_pipeline
 
     config = bundled_config(tmp_path, f"paths.data={tmp_path}", "paths.schema_file=null")
-    large = create_pipeline(local_pipeline_inputs(config, rows=200_000))
+    large = create_pipeline(local_pipeline_inputs(
+        config, rows=config.component_beam_args.evaluator_from_rows + 1))
     small = create_pipeline(local_pipeline_inputs(config, rows=2_000))
     shared = list(config.beam_args)
 
