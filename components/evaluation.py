@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -99,5 +100,8 @@ def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig, tensor_ad
                                          tensor_adapter_config=tensor_adapter_config)
     if all(metric.module == MODULE for spec in eval_config.metrics_specs for metric in spec.metrics) \
             and slice_groups.supports(eval_config):
+        logging.info("Evaluator: TFMA's extractors, sliced one batch at a time (components/slice_groups.py)")
         return slice_groups.with_slice_groups(extractors, eval_config)
+    logging.info("Evaluator: TFMA's extractors, sliced one example at a time (metrics or options "
+                 "that need one element per example)")
     return extractors
