@@ -166,11 +166,12 @@ def _spec_groups(slicer, columns: list[str], values: list) -> Iterator[tuple[tup
 def slicing_values(batch: dict, column: str, size: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(value per row, whether the row has one) as TFMA's slicer reads the column; None if a row has several.
 
-    Transformed features come first, then raw features, as in TFMA.
+    Transformed features come first, then raw features, as in TFMA. A column
+    the batch lacks (no example of it has the feature) is in no row.
     """
     sources = _transformed_sources(batch, column) or _raw_source(batch, column)
     if not sources:
-        return None
+        return np.zeros(size), np.zeros(size, dtype=bool)
     columns = [_at_most_one_per_row(source, size) for source in sources]
     if any(column is None for column in columns):
         return None
