@@ -1,4 +1,4 @@
-"""slice_groups() on hand-made batches in TFMA's own batch types (TFMA's real runs: test_binary_metrics.py)."""
+"""slice_groups() on hand-made batches of TFMA's own types (real TFMA runs: test_binary_metrics.py)."""
 
 from __future__ import annotations
 
