@@ -87,8 +87,7 @@ class Measured:
 
 
 # How often a timed process is checked for its end: the resolution of every
-# time measured here (it was 0.2 s until the 2026-11-30 run of docs/benchmarks.md,
-# whose sub-second lineage times are therefore rounded up to the next 0.2 s).
+# time measured here (sub-second lineage times included).
 POLL_SECONDS = 0.01
 
 

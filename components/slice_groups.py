@@ -111,14 +111,17 @@ def slicers(specs) -> list[tuple[slicer_lib.SingleSliceSpec, list[str]]]:
             for spec in specs]
 
 
-def slice_groups(batch: dict, slicers: list) -> dict[tuple, np.ndarray | None] | None:
-    """Slice key -> the batch's rows in that slice (None: every row); None if it cannot be grouped exactly."""
+def slice_groups(batch: dict, spec_slicers: list) -> dict[tuple, np.ndarray | None] | None:
+    """Slice key -> the batch's rows in that slice (None: every row); None if it cannot be grouped exactly.
+
+    spec_slicers: slicers(specs).
+    """
     size = batch_size(batch)
     if size is None or not all(_has_rows(batch[key], size) for key in _CARRIED_KEYS
                                if batch.get(key) is not None):
         return None
     rows_by_key: dict[tuple, list] = defaultdict(list)
-    for slicer, columns in slicers:
+    for slicer, columns in spec_slicers:
         if not columns:
             rows_by_key[()].append(None)
             continue
