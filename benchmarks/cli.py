@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.layout import OutputLayout
+from pipeline.shared.layout import OutputLayout
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.layout import OutputLayout
+from pipeline.shared.layout import OutputLayout
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,7 @@ def run_command(data: Path, output: Path, overrides: list[str], *flags: str) -> 
 
 
 def pipeline_run_names(metadata: Path) -> list[str]:
-    from pipeline import store as mlmd
+    from pipeline.metadata import store as mlmd
 
     store = mlmd.open_store(mlmd.sqlite_connection(metadata, read_only=True))
     return [run.name for run in mlmd.pipeline_runs(store)]
@@ -149,8 +149,8 @@ def pipeline_run_names(metadata: Path) -> list[str]:
 
 def run_facts(metadata: Path, process_started: float) -> dict:
     """Per-component seconds, start-up overhead and overall metrics of the newest run in a store."""
-    from pipeline import store as mlmd
-    from pipeline.outcome import read_outcome
+    from pipeline.metadata import store as mlmd
+    from pipeline.metadata.outcome import read_outcome
 
     # The benchmark's own output folder: its one process made the newest run.
     store = mlmd.open_store(mlmd.sqlite_connection(metadata, read_only=True))
@@ -222,7 +222,7 @@ def template_facts(metadata: Path, run_dir: Path) -> dict:
     """
     import tensorflow_model_analysis as tfma
 
-    from pipeline import store as mlmd
+    from pipeline.metadata import store as mlmd
 
     store = mlmd.open_store(mlmd.sqlite_connection(metadata, read_only=True))
     run = mlmd.pipeline_runs(store)[0]

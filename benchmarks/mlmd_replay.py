@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import store as mlmd
+from pipeline.metadata import store as mlmd
 
 
 def replay_runs(sqlite_path: Path, copies: int) -> int:

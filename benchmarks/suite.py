@@ -27,7 +27,7 @@ from benchmarks.measure import (
     timed_process,
 )
 from benchmarks.quiet import describe, wait_for_quiet
-from pipeline.layout import OutputLayout
+from pipeline.shared.layout import OutputLayout
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class PathsConfig(_Strict):
     schema_file: Path | None = Field(
         default=None, description="Curated schema (ImportSchemaGen); null infers one (SchemaGen)."
     )
-    # What goes where under `output` is pipeline.layout.OutputLayout's business.
+    # What goes where under `output` is pipeline.shared.layout.OutputLayout's business.
 
 
 class LabelConfig(_Strict):

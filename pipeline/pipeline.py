@@ -35,7 +35,7 @@ from components.span_example_gen.component import SpanResolvingCsvExampleGen
 from components.validation_gate.component import ValidationGate
 from components.verdict.component import Verdict
 from components.versioned_pusher.component import VersionedPusher
-from pipeline.inputs import PipelineInputs
+from pipeline.pipeline_inputs import PipelineInputs
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"

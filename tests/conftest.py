@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from data.prepare import packaged_taxi_csv, write_sample
-from pipeline import store as mlmd
+from pipeline.metadata import store as mlmd
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from configs.settings import DEFAULT_CONFIG, load_config
-from pipeline.inputs import local_pipeline_inputs
+from pipeline.run.inputs import RunInputs, local_pipeline_inputs
 
 pytestmark = pytest.mark.unit
 
@@ -36,9 +36,10 @@ def test_the_pipeline_gives_each_component_its_own_arguments_after_the_shared_on
     from pipeline.pipeline import EXAMPLE_GEN_ID, create_pipeline
 
     config = bundled_config(tmp_path, f"paths.data={tmp_path}", "paths.schema_file=null")
+    inputs = RunInputs.of(config)
     large = create_pipeline(local_pipeline_inputs(
-        config, rows=config.component_beam_args.evaluator_from_rows + 1))
-    small = create_pipeline(local_pipeline_inputs(config, rows=2_000))
+        config, inputs, rows=config.component_beam_args.evaluator_from_rows + 1))
+    small = create_pipeline(local_pipeline_inputs(config, inputs, rows=2_000))
     shared = list(config.beam_args)
 
     def beam_args(pipeline, component_id):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, load_config
-from pipeline.layout import OutputLayout
+from pipeline.shared.layout import OutputLayout
 from tests.conftest import PROJECT_ROOT, cli
 
 pytestmark = pytest.mark.unit
@@ -92,8 +92,10 @@ def test_run_command_fails_fast_before_importing_tensorflow(arguments, expected,
 
 def test_config_loading_imports_no_tensorflow():
     code = ("import sys; from configs.settings import load_config; load_config(check_paths=False); "
-            "import pipeline.cli, pipeline.store, pipeline.summary, pipeline.outcome, pipeline.lineage, "
-            "pipeline.report, pipeline.run_service, pipeline.trace_view, pipeline.layout; "
+            "import pipeline.cli, pipeline.metadata.store, pipeline.report.summary, "
+            "pipeline.metadata.outcome, pipeline.metadata.lineage, pipeline.report.page, "
+            "pipeline.run.service, pipeline.run.inputs, "
+            "pipeline.metadata.trace_view, pipeline.shared.layout; "
             "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))")
     result = subprocess.run([*cli()[:1], "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                             text=True, timeout=60, check=True)

@@ -7,7 +7,9 @@ import os
 import pytest
 
 from configs.settings import load_config
-from pipeline.freshness import input_fingerprint, newest_served_version, up_to_date_run
+from pipeline.run import freshness
+from pipeline.run.freshness import newest_served_version, up_to_date_run
+from pipeline.run.inputs import RunInputs
 from tests.conftest import PROJECT_ROOT, read_taxi_rows
 
 CONFIG = PROJECT_ROOT / "configs" / "local.yaml"
@@ -25,6 +27,10 @@ def data(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     return folder
+
+
+def input_fingerprint(settings):
+    return freshness.input_fingerprint(settings, RunInputs.of(settings))
 
 
 def config(data, tmp_path, *overrides: str):
@@ -68,7 +74,7 @@ def test_newest_served_version_ignores_folders_that_are_not_complete_versions(tm
 
 
 def test_an_empty_store_is_never_up_to_date(data, tmp_path):
-    from pipeline import store as mlmd
+    from pipeline.metadata import store as mlmd
 
     store = mlmd.open_store(mlmd.sqlite_connection(tmp_path / "metadata.sqlite"))
     settings = config(data, tmp_path)

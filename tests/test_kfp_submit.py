@@ -12,7 +12,7 @@ import re
 import pytest
 
 from pipeline.cli import main
-from pipeline.kfp_submit import SubmitError, Trigger
+from pipeline.kubeflow.submit import SubmitError, Trigger
 from tests.fake_kfp import FakeKfpServer
 
 pytestmark = pytest.mark.unit

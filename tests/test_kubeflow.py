@@ -53,7 +53,7 @@ def kubeflow_config(root, **extra):
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """The pipeline compiled twice (for determinism) with secrets in the environment."""
-    from pipeline.kubeflow import compile_pipeline
+    from pipeline.kubeflow.compile import compile_pipeline
 
     root = tmp_path_factory.mktemp("kubeflow")
     source = load_source()

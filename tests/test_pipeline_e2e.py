@@ -15,7 +15,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from pipeline import store as mlmd
+from pipeline.metadata import store as mlmd
 from tests.conftest import PROJECT_ROOT, cli, read_taxi_rows, serialized_examples, store_of
 
 pytestmark = pytest.mark.e2e
@@ -147,7 +147,7 @@ def test_up_to_date_needs_the_same_fingerprint_a_finished_run_and_the_same_servi
     import shutil
 
     from configs.settings import load_config
-    from pipeline.freshness import FINGERPRINT_KEY, SERVING_KEY, up_to_date_run
+    from pipeline.run.freshness import FINGERPRINT_KEY, SERVING_KEY, up_to_date_run
 
     output, *_ = pipeline_runs
     shutil.copy(output / "metadata.sqlite", tmp_path / "metadata.sqlite")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from pipeline.layout import OutputLayout
+from pipeline.shared.layout import OutputLayout
 from tests.conftest import PROJECT_ROOT, cli, read_taxi_rows, serialized_examples
 
 pytestmark = pytest.mark.e2e

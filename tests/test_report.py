@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from pipeline import store as mlmd
+from pipeline.metadata import store as mlmd
 from tests.conftest import PROJECT_ROOT, missing_system_package, store_of
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from configs.settings import DEFAULT_CONFIG, load_config
-from pipeline.run_lock import RunLockBusy, exclusive_run
+from pipeline.run.lock import RunLockBusy, exclusive_run
 from tests.conftest import PROJECT_ROOT, cli
 
 pytestmark = pytest.mark.unit
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 HOLD = """
 import sys, time
 from configs.settings import load_config
-from pipeline.run_lock import exclusive_run
+from pipeline.run.lock import exclusive_run
 config = load_config(None, ["paths.output=" + sys.argv[1]], check_paths=False)
 with exclusive_run(config, "python -m pipeline run"):
     print("holding", flush=True)

@@ -23,8 +23,8 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from data.prepare import write_sample
-from pipeline import store as mlmd
-from pipeline.layout import OutputLayout
+from pipeline.metadata import store as mlmd
+from pipeline.shared.layout import OutputLayout
 from tests.conftest import (
     PROJECT_ROOT,
     RUN_OVERRIDES,
@@ -166,7 +166,8 @@ def test_killed_and_stopped_runs_leave_nothing_half_done_and_the_next_run_resume
 # command runs in a process that loads the CLI as root and then becomes nobody.
 AS_NOBODY = """
 import os, pwd, sys
-import data.checks, data.errors, pipeline.cli, pipeline.freshness, pipeline.inputs, pipeline.run_service
+import data.checks, data.errors, pipeline.cli
+import pipeline.run.freshness, pipeline.run.inputs, pipeline.run.service
 nobody = pwd.getpwnam("nobody")
 os.setgid(nobody.pw_gid)
 os.setuid(nobody.pw_uid)

@@ -48,7 +48,7 @@ def serving_versions(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory):
     """Compiles the Kubeflow config for local folders, then runs spans 1, 2 and a drifted 3."""
-    from pipeline.kubeflow import compile_pipeline
+    from pipeline.kubeflow.compile import compile_pipeline
 
     work = tmp_path_factory.mktemp("run_spec")
     overrides = {
@@ -141,7 +141,7 @@ def test_a_drifted_span_stops_at_the_gate_and_nothing_after_it_starts(three_runs
 def test_lineage_reads_the_runs_as_kfp_recorded_them(three_runs, tmp_path):
     from ml_metadata import metadata_store
 
-    from pipeline import store as mlmd
+    from pipeline.metadata import store as mlmd
 
     work, root, store_path, runs, _, _ = three_runs
     store = metadata_store.MetadataStore(mlmd.sqlite_connection(store_path, read_only=True))
@@ -212,14 +212,14 @@ FAIL = "import sys; print('starting'); raise SystemExit('ValueError: the input i
 
 
 def run_tiny(spec: Path, root: Path, run_id: str):
-    from pipeline.run_spec import CompiledSpec, SpecRunner
+    from pipeline.kubeflow.run_spec import CompiledSpec, SpecRunner
 
     return SpecRunner(CompiledSpec.load(spec), root, run_id=run_id, parallel=2).run()
 
 
 @pytest.mark.unit
 def test_tasks_pass_artifacts_downstream_and_an_unchanged_rerun_comes_from_the_cache(tmp_path):
-    from pipeline.run_spec import SpecError
+    from pipeline.kubeflow.run_spec import SpecError
 
     spec = tiny_spec({"a": {"code": WRITE, "word": "a"}, "b": {"code": WRITE, "word": "b", "after": "a"},
                       "c": {"code": WRITE, "word": "c", "after": "b", "cache": False}}, tmp_path / "s.yaml")
@@ -264,7 +264,7 @@ def test_a_failed_task_stops_its_downstream_only_and_the_command_names_it(tmp_pa
 
 @pytest.mark.unit
 def test_specs_the_runner_cannot_run_faithfully_are_refused_by_name(tmp_path):
-    from pipeline.run_spec import CompiledSpec, SpecError
+    from pipeline.kubeflow.run_spec import CompiledSpec, SpecError
 
     cycle = tiny_spec({"a": {"code": WRITE, "after": "b"}, "b": {"code": WRITE, "after": "a"}},
                       tmp_path / "c.yaml")
@@ -297,7 +297,7 @@ def test_a_task_whose_command_cannot_start_fails_by_name(tmp_path):
 def test_store_records_the_run_as_kfp_does_and_lineage_lists_it(tmp_path):
     from ml_metadata import metadata_store
 
-    from pipeline import store as mlmd
+    from pipeline.metadata import store as mlmd
 
     spec = tiny_spec({"a": {"code": WRITE}, "bad": {"code": FAIL, "after": "a"},
                       "after_bad": {"code": WRITE, "after": "bad"}}, tmp_path / "s.yaml")

@@ -34,7 +34,7 @@ def quarters(tmp_path_factory):
 
 
 def test_every_threshold_sits_above_what_clean_consecutive_quarters_measure(quarters):
-    from pipeline.schema_tools import consecutive_drift
+    from pipeline.schema.inference import consecutive_drift
 
     rows = {row.feature: row for row in consecutive_drift(span_folders(quarters), load_schema(SCHEMA))}
     compared = {name for name, row in rows.items() if row.threshold is not None}

@@ -15,7 +15,7 @@ SCHEMA = PROJECT_ROOT / "schemas" / "taxi" / "schema.pbtxt"
 
 
 def test_the_default_data_matches_the_curated_schema(taxi_sample_dir):
-    from pipeline.schema_tools import compare, infer_from_csv
+    from pipeline.schema.inference import compare, infer_from_csv
 
     inferred, statistics = infer_from_csv(str(taxi_sample_dir / "data.csv"))
     assert compare(load_schema(SCHEMA), inferred, statistics) == []
@@ -34,7 +34,7 @@ def test_a_new_column_and_new_values_are_reported_by_the_command(tmp_path):
 
 
 def test_a_dropped_column_is_reported(tmp_path):
-    from pipeline.schema_tools import compare, infer_from_csv
+    from pipeline.schema.inference import compare, infer_from_csv
 
     load_source().head(500).drop(columns=["company"]).to_csv(tmp_path / "data.csv", index=False)
     inferred, statistics = infer_from_csv(str(tmp_path / "data.csv"))

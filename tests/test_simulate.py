@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from data.generator import Drift, GeneratorSpec, generate, load_source
-from pipeline import store as mlmd
+from pipeline.metadata import store as mlmd
 from tests.conftest import PROJECT_ROOT, cli, store_of
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +50,7 @@ def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
     # The report of the stopped span says where and why it stopped.
     from bs4 import BeautifulSoup
 
-    from pipeline.layout import OutputLayout
+    from pipeline.shared.layout import OutputLayout
 
     page = BeautifulSoup(OutputLayout(tmp_path / "out").report_file(runs[2].name).read_text(),
                          "html.parser")

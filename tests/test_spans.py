@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from configs.settings import ConfigError, load_config
-from pipeline.inputs import data_files, data_source, selected_spans, span_label
+from pipeline.run.inputs import RunInputs
 
 CONFIG = "configs/local.yaml"
 
@@ -23,8 +23,16 @@ def spans(tmp_path):
     return root
 
 
-def names(folders):
-    return [folder.name for folder in folders]
+def names(inputs):
+    return [folder.name for folder in inputs.span_folders]
+
+
+def selected_spans(path, spans, window=1):
+    return RunInputs.select(path, spans, window)
+
+
+def data_source(path, spans, window=1, staging=None):
+    return RunInputs.select(path, spans, window).example_gen_source(staging)
 
 
 def test_spans_are_chosen_in_number_order(spans):
@@ -35,8 +43,8 @@ def test_spans_are_chosen_in_number_order(spans):
     assert names(selected_spans(spans, 2, window=5)) == ["span-1", "span-2"], "cut at the first span"
     with pytest.raises(FileNotFoundError, match="span-7"):
         selected_spans(spans, 7)
-    assert span_label(spans, "latest", window=3) == "span-2..span-10"
-    assert span_label(spans, 2) == "span-2"
+    assert selected_spans(spans, "latest", window=3).span_label == "span-2..span-10"
+    assert selected_spans(spans, 2).span_label == "span-2"
 
 
 def test_a_single_span_uses_example_gens_span_pattern(spans, tmp_path):
@@ -60,7 +68,7 @@ def test_a_window_is_staged_as_links_to_exactly_its_files(spans, tmp_path):
     changed = data_source(spans, "latest", window=2, staging=staging)[0]
     assert changed != root
     assert (staging / changed / "span-10" / "trips.csv").read_text() == "fare\n10\n11\n"
-    assert [f.name for f in data_files(spans, "latest", window=2)] == ["trips.csv", "trips.csv"]
+    assert [f.name for f in selected_spans(spans, "latest", window=2).paths] == ["trips.csv", "trips.csv"]
 
 
 def test_a_window_over_every_span_is_rejected():

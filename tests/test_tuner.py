@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from configs.settings import ConfigError, load_config
-from pipeline import store as mlmd
+from pipeline.metadata import store as mlmd
 from tests.conftest import PROJECT_ROOT, RUN_OVERRIDES, cli, store_of
 from trainer.record import read_training_record, read_tuner_trials
 
@@ -48,7 +48,7 @@ def tuned(taxi_sample_dir, tmp_path_factory):
 
 
 def _produced(store, run, component: str, type_name: str):
-    from pipeline.outcome import read_outcome
+    from pipeline.metadata.outcome import read_outcome
 
     return read_outcome(store, run).produced(component, type_name)
 
@@ -122,7 +122,7 @@ def test_best_hyperparameters_become_training_values():
 
 @pytest.mark.e2e
 def test_a_tuned_pipeline_compiles_for_kubeflow_with_the_tuner_before_the_trainer(tmp_path):
-    from pipeline.kubeflow import compile_pipeline
+    from pipeline.kubeflow.compile import compile_pipeline
 
     overrides = ["kubeflow.image=registry.example.com/taxi-tfx:1.0", "tuning.enabled=true"]
     config = load_config(PROJECT_ROOT / "configs/kubeflow.yaml", overrides, check_paths=False)

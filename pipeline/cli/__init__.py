@@ -27,10 +27,10 @@ from configs.settings import ConfigError, secret_values
 from data.errors import DataError
 from pipeline.cli import kubeflow, lineage, predict, run, run_spec, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
-from pipeline.kfp_submit import SubmitError
-from pipeline.redaction import redact
-from pipeline.run_lock import RunLockBusy
-from pipeline.store import StoreError
+from pipeline.kubeflow.submit import SubmitError
+from pipeline.metadata.store import StoreError
+from pipeline.run.lock import RunLockBusy
+from pipeline.shared.redaction import redact
 
 # The benchmarks are developer tooling outside the runtime package; this
 # command hands over to their own entry point without importing them.

@@ -49,7 +49,7 @@ def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
 
 def open_store_from_arguments(args: argparse.Namespace):
     """(store, config) for the read-only commands: --store, else the config's store, never created."""
-    from pipeline import store as mlmd
+    from pipeline.metadata import store as mlmd
 
     config = load_config(args.config, check_paths=False)
     if args.store:

@@ -64,7 +64,7 @@ def kubeflow_config(args: argparse.Namespace) -> PipelineConfig:
 
 
 def compile_for_kubeflow(config: PipelineConfig, output: Path, console: Console):
-    from pipeline.console import output_to_log, quiet_library_noise
+    from pipeline.run.console import output_to_log, quiet_library_noise
 
     quiet_library_noise()
     log_file = output.parent / "compile.log"
@@ -72,7 +72,7 @@ def compile_for_kubeflow(config: PipelineConfig, output: Path, console: Console)
                   highlight=False)
     try:
         with output_to_log(log_file, secret_values(config)):  # TensorFlow's start-up chatter goes to the log
-            from pipeline.kubeflow import compile_pipeline
+            from pipeline.kubeflow.compile import compile_pipeline
 
             compiled = compile_pipeline(config, output)
     except ValueError as error:
@@ -99,7 +99,7 @@ def _package(args: argparse.Namespace, config: PipelineConfig, console: Console)
 
 def _server(args: argparse.Namespace):
     from configs.settings import kfp_endpoint
-    from pipeline.kfp_submit import KubeflowPipelines
+    from pipeline.kubeflow.submit import KubeflowPipelines
 
     if args.dry_run:
         return None
@@ -115,7 +115,7 @@ def _print_plan(console: Console, plan, dry_run: bool) -> None:
 
 
 def command_submit(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.kfp_submit import submit
+    from pipeline.kubeflow.submit import submit
 
     config = kubeflow_config(args)
     server = _server(args)  # before compiling: a missing host fails in a second, not after TFX loads
@@ -127,7 +127,7 @@ def command_submit(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_schedule(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.kfp_submit import Trigger, schedule
+    from pipeline.kubeflow.submit import Trigger, schedule
 
     config = kubeflow_config(args)
     trigger = Trigger.parse(args.cron, args.every)

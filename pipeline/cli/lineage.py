@@ -18,7 +18,7 @@ from pipeline.cli.runs import add_why_arguments
 
 
 def register(commands) -> None:
-    from pipeline.lineage import DEFAULT_HOPS
+    from pipeline.metadata.lineage import DEFAULT_HOPS
 
     parser = commands.add_parser("lineage", help="inspect runs and provenance in ML Metadata")
     sub = parser.add_subparsers(dest="lineage_command", required=True, metavar="COMMAND")
@@ -54,7 +54,7 @@ def register(commands) -> None:
 
 
 def command_runs(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.lineage import list_runs
+    from pipeline.metadata.lineage import list_runs
 
     store, config = open_store_from_arguments(args)
     rows = list_runs(store, config.pipeline_name, args.limit)
@@ -71,10 +71,10 @@ def command_runs(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_show(args: argparse.Namespace, console: Console) -> int:
-    from pipeline import lineage
-    from pipeline import store as mlmd
-    from pipeline.outcome import find_run
-    from pipeline.trace_view import details_text
+    from pipeline.metadata import lineage
+    from pipeline.metadata import store as mlmd
+    from pipeline.metadata.outcome import find_run
+    from pipeline.metadata.trace_view import details_text
 
     store, config = open_store_from_arguments(args)
     run = find_run(store, args.run, config.pipeline_name)
@@ -105,8 +105,8 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_trace(args: argparse.Namespace, console: Console) -> int:
-    from pipeline import lineage
-    from pipeline.trace_view import trace_tree
+    from pipeline.metadata import lineage
+    from pipeline.metadata.trace_view import trace_tree
 
     store, config = open_store_from_arguments(args)
     artifact = lineage.resolve_target(store, args.target, config.pipeline_name)
@@ -121,9 +121,9 @@ def command_trace(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_diff(args: argparse.Namespace, console: Console) -> int:
-    from pipeline import lineage
-    from pipeline.outcome import find_run
-    from pipeline.trace_view import value_text
+    from pipeline.metadata import lineage
+    from pipeline.metadata.outcome import find_run
+    from pipeline.metadata.trace_view import value_text
 
     store, config = open_store_from_arguments(args)
     run_a = find_run(store, args.run_a, config.pipeline_name)
@@ -142,8 +142,8 @@ def command_diff(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_graph(args: argparse.Namespace, console: Console) -> int:
-    from pipeline import lineage
-    from pipeline.outcome import find_run
+    from pipeline.metadata import lineage
+    from pipeline.metadata.outcome import find_run
 
     store, config = open_store_from_arguments(args)
     graph = lineage.run_graph(store, find_run(store, args.run, config.pipeline_name))

@@ -1,4 +1,4 @@
-"""`predict`: score a CSV file with a pushed model (the work is pipeline.predict's)."""
+"""`predict`: score a CSV file with a pushed model (the work is pipeline.serving.predict's)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def register(commands) -> None:
 
 def command_predict(args: argparse.Namespace, console: Console) -> int:
     from data.checks import check_csv_files, load_schema, numeric_columns
-    from pipeline.layout import OutputLayout
-    from pipeline.predict import ServingInputs, resolve_model
+    from pipeline.serving.predict import ServingInputs, resolve_model
+    from pipeline.shared.layout import OutputLayout
 
     config = load_config(args.config, args.overrides, check_paths=False)
     layout = OutputLayout.of(config)
@@ -58,8 +58,8 @@ def _score(args, config, layout, model, inputs, key_columns, rows: int):
     """Scores with TensorFlow's output in a log, and a progress bar on a terminal for large files."""
     from rich.progress import Progress
 
-    from pipeline.console import output_to_log, quiet_library_noise
-    from pipeline.predict import score_csv
+    from pipeline.run.console import output_to_log, quiet_library_noise
+    from pipeline.serving.predict import score_csv
 
     quiet_library_noise()
     with output_to_log(layout.log_file("predict", datetime.now()), secret_values(config)) as terminal:

@@ -1,6 +1,6 @@
 """`run`, `simulate`, `data`, `check-config` and `schema infer`: commands that read data or run the pipeline.
 
-The work is the run service's (pipeline.run_service); these handlers print.
+The work is the run service's (pipeline.run.service); these handlers print.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def register(commands) -> None:
 
 
 def command_run(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.run_service import RunService
+    from pipeline.run.service import RunService
 
     config = config_from_arguments(args)
     service = RunService(config, args.config)
@@ -77,7 +77,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         log_file = service.new_log_file("run")
         console.print(f"  log     {log_file}", highlight=False)
         result = service.execute(preflight, log_file)
-    from pipeline.summary import print_run_summary
+    from pipeline.report.summary import print_run_summary
 
     print_run_summary(console, result)
     return exit_code(result.error)
@@ -85,7 +85,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
 
 def exit_code(error: BaseException | None) -> int:
     """0, 128 + the signal number for a run stopped by a signal (as a shell expects), else 1."""
-    from pipeline.interrupts import RunInterrupted
+    from pipeline.run.interrupts import RunInterrupted
 
     if error is None:
         return EXIT_OK
@@ -93,7 +93,7 @@ def exit_code(error: BaseException | None) -> int:
 
 
 def _print_up_to_date(console: Console, up_to_date) -> None:
-    from pipeline.summary import print_outcome
+    from pipeline.report.summary import print_outcome
 
     console.print(f"\n[green]Up to date[/]: run {up_to_date.outcome.run_id} read the same data files, "
                   "configuration, schema, code and libraries, and finished. Nothing ran.", highlight=False)
@@ -105,8 +105,8 @@ def _print_up_to_date(console: Console, up_to_date) -> None:
 
 
 def command_simulate(args: argparse.Namespace, console: Console) -> int:
-    from pipeline import simulate
-    from pipeline.run_service import RunService
+    from pipeline.run import simulate
+    from pipeline.run.service import RunService
 
     config = config_from_arguments(args)
     spans = simulate.span_numbers(config)
@@ -153,7 +153,7 @@ def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
     """Exit 1 when a clean playback of these spans would already trip a threshold."""
     from data.checks import load_schema
     from data.spans import span_folders
-    from pipeline.console import quiet_library_noise
+    from pipeline.run.console import quiet_library_noise
 
     config = config_from_arguments(args)
     folders = span_folders(config.paths.data)
@@ -162,7 +162,7 @@ def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
                           f"{config.paths.data}")
     quiet_library_noise()
     console.print(f"measuring {len(folders)} spans of {config.paths.data} with TFDV…", highlight=False)
-    from pipeline.schema_tools import consecutive_drift
+    from pipeline.schema.inference import consecutive_drift
 
     rows = consecutive_drift(folders, load_schema(config.paths.schema_file))
     console.print(f"{'feature':<24} {'comparator':<15} {'threshold':>9} {'largest':>8}  between",
@@ -177,16 +177,16 @@ def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
 
 def command_schema_infer(args: argparse.Namespace, console: Console) -> int:
     from data.checks import load_schema
-    from pipeline.console import quiet_library_noise
-    from pipeline.inputs import data_source
+    from pipeline.run.console import quiet_library_noise
+    from pipeline.run.inputs import RunInputs
 
     config = config_from_arguments(args)
     if config.paths.schema_file is None:
         raise ConfigError("paths.schema_file is null: there is no curated schema to compare with")
-    root, pattern = data_source(config.paths.data, "all")
+    root, pattern = RunInputs.select(config.paths.data, "all").example_gen_source(config.paths.output)
     quiet_library_noise()
     console.print(f"inferring a schema from {root}/{pattern} with TFDV…", highlight=False)
-    from pipeline.schema_tools import compare, infer_from_csv
+    from pipeline.schema.inference import compare, infer_from_csv
 
     inferred, statistics = infer_from_csv(f"{root}/{pattern}")
     differences = compare(load_schema(config.paths.schema_file), inferred, statistics)

@@ -31,8 +31,8 @@ def register(commands) -> None:
 
 
 def command_run_spec(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.interrupts import RunInterrupted, signals_raise
-    from pipeline.run_spec import CompiledSpec, SpecError, SpecRunner, new_run_id
+    from pipeline.kubeflow.run_spec import CompiledSpec, SpecError, SpecRunner, new_run_id
+    from pipeline.run.interrupts import RunInterrupted, signals_raise
 
     try:
         spec = CompiledSpec.load(args.spec)
@@ -73,8 +73,8 @@ def command_run_spec(args: argparse.Namespace, console: Console) -> int:
 
 
 def _recorder(store_url: str, pipeline_name: str, runner):
-    from pipeline import store as mlmd
-    from pipeline.kfp_metadata import KfpRunRecorder
+    from pipeline.kubeflow.metadata import KfpRunRecorder
+    from pipeline.metadata import store as mlmd
 
     if "://" in store_url and not store_url.startswith("sqlite://"):
         connection = mlmd.connection_from_url(store_url, os.environ.get(MetadataConfig().password_env))
@@ -87,7 +87,7 @@ def _recorder(store_url: str, pipeline_name: str, runner):
 
 
 def _report(result, args: argparse.Namespace, console: Console, printer: TaskPrinter) -> int:
-    from pipeline.run_spec import NOT_STARTED
+    from pipeline.kubeflow.run_spec import NOT_STARTED
 
     if args.json:
         console.print(json.dumps(result.summary(), indent=2), highlight=False, markup=False, soft_wrap=True)
@@ -119,7 +119,7 @@ class TaskPrinter:
     def done(self, result) -> None:
         if self.quiet:
             return
-        from pipeline.console import progress_line
+        from pipeline.run.console import progress_line
 
         failed = result.state == "FAILED"
         note = {"FAILED": "FAILED", "CACHED": f"cached (run {result.cached_from})"}.get(result.state, "done")

@@ -1,6 +1,6 @@
 """`why`, `report` and `models`: one run's decision, its page, and every pushed version.
 
-All three read ML Metadata through pipeline.outcome; none imports TensorFlow.
+All three read ML Metadata through pipeline.metadata.outcome; none imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def add_why_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command_why(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.outcome import find_run, read_outcome
+    from pipeline.metadata.outcome import find_run, read_outcome
 
     store, config = open_store_from_arguments(args)
     outcome = read_outcome(store, find_run(store, args.run, config.pipeline_name))
@@ -58,7 +58,7 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
             for row in outcome.anomalies:
                 console.print(f"  {row.one_line()}", highlight=False, markup=False)
         return EXIT_OK
-    from pipeline.summary import verdict_lines
+    from pipeline.report.summary import verdict_lines
 
     for line in verdict_lines(outcome.verdict):
         console.print("  " + line, highlight=False, markup=False)
@@ -66,9 +66,9 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_report(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.layout import OutputLayout
-    from pipeline.outcome import find_run
-    from pipeline.report import build_report, write_report
+    from pipeline.metadata.outcome import find_run
+    from pipeline.report.page import build_report, write_report
+    from pipeline.shared.layout import OutputLayout
 
     store, config = open_store_from_arguments(args)
     run = find_run(store, args.run, config.pipeline_name)
@@ -85,7 +85,7 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
 
     from rich.table import Table
 
-    from pipeline.lineage import pushed_models
+    from pipeline.metadata.lineage import pushed_models
 
     store, _ = open_store_from_arguments(args)
     rows = pushed_models(store)

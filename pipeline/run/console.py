@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.redaction import redact
+from pipeline.shared.redaction import redact
 
 RUNNING = re.compile(r"^Component (\S+) is running\.$")
 FINISHED = re.compile(r"^Component (\S+) is finished\.$")

@@ -16,9 +16,9 @@ from components.versioned_pusher.properties import (
     PUSHED_VERSION,
     REUSED_EXISTING_VERSION,
 )
-from pipeline import run_facts as facts
-from pipeline import store as mlmd
-from pipeline.outcome import RunOutcome, find_run, read_outcome, recent_outcomes, utc
+from pipeline.metadata import run_facts as facts
+from pipeline.metadata import store as mlmd
+from pipeline.metadata.outcome import RunOutcome, find_run, read_outcome, recent_outcomes, utc
 from trainer.record import read_training_record, read_tuner_trials
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from configs.settings import PipelineConfig
 from data.spans import SPAN_PREFIX, span_folders
-from pipeline.outcome import GATE, RunOutcome
+from pipeline.metadata.outcome import GATE, RunOutcome
 
 HEADER = f"{'span':>4}  {'rows':>6}  {'AUC':>6}  {'accuracy':>8}  {'blessed':>7}  {'pushed':>11}  validation"
 

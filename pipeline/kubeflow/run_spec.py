@@ -51,7 +51,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.redaction import redact
+from pipeline.shared.redaction import redact
 
 EXECUTOR_INPUT = "{{$}}"
 PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from components.versioned_pusher.versions import complete_local_versions
 from configs.settings import PipelineConfig
-from pipeline import store as mlmd
-from pipeline.inputs import PROJECT_ROOT, data_files
-from pipeline.layout import OutputLayout
-from pipeline.run_facts import INPUT_FINGERPRINT as FINGERPRINT_KEY
-from pipeline.run_facts import SERVING_NEWEST as SERVING_KEY
-from pipeline.run_facts import STOP_REASON as STOP_KEY
+from pipeline.metadata import store as mlmd
+from pipeline.metadata.run_facts import INPUT_FINGERPRINT as FINGERPRINT_KEY
+from pipeline.metadata.run_facts import SERVING_NEWEST as SERVING_KEY
+from pipeline.metadata.run_facts import STOP_REASON as STOP_KEY
+from pipeline.pipeline_inputs import PROJECT_ROOT
+from pipeline.run.inputs import RunInputs
+from pipeline.shared.layout import OutputLayout
 
 # Every package of this project that a run executes, and the libraries whose
 # versions change what the components compute.
@@ -33,7 +34,7 @@ LIBRARIES = ("tfx", "tensorflow", "tensorflow-transform", "tensorflow-model-anal
 FINISHED_STATES = {"COMPLETE", "CACHED"}
 
 
-def input_fingerprint(config: PipelineConfig) -> str:
+def input_fingerprint(config: PipelineConfig, inputs: RunInputs) -> str:
     """A hash of everything a local run's result depends on, except ML Metadata's own state.
 
     Data files count by path, size and modification time (as TFX's ExampleGen
@@ -45,9 +46,8 @@ def input_fingerprint(config: PipelineConfig) -> str:
         digest.update(f"{label}={value}\n".encode())
 
     add("config", json.dumps(config.model_dump(mode="json"), sort_keys=True))
-    for path in data_files(config.paths.data, config.spans, config.window):
-        status = path.stat()
-        add("data", f"{path}:{status.st_size}:{status.st_mtime_ns}")
+    for stamp in inputs.files:
+        add("data", f"{stamp.path}:{stamp.size}:{stamp.mtime_ns}")
     if config.paths.schema_file:
         add("schema", hashlib.sha256(config.paths.schema_file.read_bytes()).hexdigest())
     add("code", project_code_hash())

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from configs.settings import PipelineConfig
-from pipeline.layout import OutputLayout
-from pipeline.store import StoreError
+from pipeline.metadata.store import StoreError
+from pipeline.shared.layout import OutputLayout
 
 POLL_SECONDS = 0.5
 MAINTENANCE_DATABASE = "postgres"

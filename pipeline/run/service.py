@@ -24,22 +24,31 @@ from datetime import datetime
 from pathlib import Path
 
 from configs.settings import ConfigError, PipelineConfig, secret_values
-from pipeline import run_facts
-from pipeline import store as mlmd
-from pipeline.interrupts import RunInterrupted, signals_ignored, signals_raise
-from pipeline.layout import OutputLayout
-from pipeline.outcome import RunOutcome, read_outcome, read_run
-from pipeline.redaction import redact
+from pipeline.metadata import run_facts
+from pipeline.metadata import store as mlmd
+from pipeline.metadata.outcome import RunOutcome, read_outcome, read_run
+from pipeline.run.inputs import RunInputs
+from pipeline.run.interrupts import RunInterrupted, signals_ignored, signals_raise
+from pipeline.shared.layout import OutputLayout
+from pipeline.shared.redaction import redact
 
 
 @dataclass(frozen=True)
 class Preflight:
     """What the checks before TensorFlow found: rows to read, their spans, the input fingerprint."""
 
+    inputs: RunInputs
     rows: int
-    spans: str
     fingerprint: str
-    ignored: tuple[Path, ...] = ()  # entries of the data folders that are not *.csv
+
+    @property
+    def spans(self) -> str:
+        return self.inputs.description
+
+    @property
+    def ignored(self) -> tuple[Path, ...]:
+        """Entries of the data folders that are not *.csv."""
+        return self.inputs.ignored
 
 
 @dataclass
@@ -63,25 +72,17 @@ class RunResult:
     error_text: str = ""  # what to tell the user about the error, secrets masked
 
 
-def check_input_data(config: PipelineConfig) -> int:
+def check_input_data(config: PipelineConfig, inputs: RunInputs) -> int:
     """Reads the input files once, before TensorFlow: clear errors for malformed CSV files."""
     from data.checks import check_csv_files, load_schema, numeric_columns
-    from pipeline.inputs import data_files
 
     required = [*config.features.columns(), config.label.column]
     if config.label.reference_column:
         required.append(config.label.reference_column)
     schema_file = config.paths.schema_file
     numeric = numeric_columns(load_schema(schema_file)) if schema_file else {}
-    reports = check_csv_files(data_files(config.paths.data, config.spans, config.window), required, numeric)
+    reports = check_csv_files(inputs.paths, required, numeric)
     return sum(report.rows for report in reports)
-
-
-def describe_spans(config: PipelineConfig) -> str:
-    from pipeline.inputs import span_label
-
-    label = span_label(config.paths.data, config.spans, config.window)
-    return f"spans: {config.spans}" if label == "-" or config.spans == "all" else f"spans: {label}"
 
 
 def explain_error(error: BaseException | None, layout: OutputLayout) -> str:
@@ -130,24 +131,22 @@ class RunService:
         """Checks the data (raises DataError) and the folders the run writes (ConfigError), and
         fingerprints everything the run would read."""
         from data.errors import DataError
-        from pipeline.freshness import input_fingerprint
-        from pipeline.inputs import ignored_files
+        from pipeline.run.freshness import input_fingerprint
 
-        config = self.config
         check_writable(self.layout)
-        ignored = tuple(ignored_files(config.paths.data, config.spans, config.window))
+        inputs = RunInputs.of(self.config)
         try:
-            rows = check_input_data(config)
+            rows = check_input_data(self.config, inputs)
         except DataError as error:
-            if not ignored:
+            if not inputs.ignored:
                 raise
-            names = ", ".join(str(path) for path in ignored)
+            names = ", ".join(str(path) for path in inputs.ignored)
             raise DataError(f"{error}\n  ignored (not .csv): {names}") from None
-        return Preflight(rows, describe_spans(config), input_fingerprint(config), ignored)
+        return Preflight(inputs, rows, input_fingerprint(self.config, inputs))
 
     def exclusive(self, command: str, wait_seconds: float = 0.0, on_wait=lambda message: None):
         """The run lock of this output folder and metadata store (raises RunLockBusy when taken)."""
-        from pipeline.run_lock import exclusive_run
+        from pipeline.run.lock import exclusive_run
 
         return exclusive_run(self.config, f"python -m pipeline {command}", wait_seconds, on_wait)
 
@@ -158,7 +157,7 @@ class RunService:
         """The last run, when a rerun would only repeat it; its metrics file is rewritten."""
         if self.config.metadata.kind == "sqlite" and not self.layout.metadata_file.exists():
             return None
-        from pipeline.freshness import up_to_date_run
+        from pipeline.run.freshness import up_to_date_run
 
         store = self._store()
         run = up_to_date_run(store, self.config, preflight.fingerprint)
@@ -176,8 +175,8 @@ class RunService:
 
     def execute(self, preflight: Preflight, log_file: Path, show_progress: bool = True) -> RunResult:
         """Runs the pipeline (TensorFlow loads here), then records, reads back and writes its outputs."""
-        from pipeline.console import quiet_library_noise
-        from pipeline.local_runner import new_run_id
+        from pipeline.run.console import quiet_library_noise
+        from pipeline.run.local_runner import new_run_id
 
         quiet_library_noise()
         run_id = new_run_id()
@@ -199,8 +198,8 @@ class RunService:
 
     def _run_pipeline(self, run_id: str, preflight: Preflight, log_file: Path, show_progress: bool):
         """(LocalRun, failed component) of the pipeline run, its output in the log, signals as stops."""
-        from pipeline.console import ComponentProgress, output_to_log
-        from pipeline.local_runner import LocalRun, run_local
+        from pipeline.run.console import ComponentProgress, output_to_log
+        from pipeline.run.local_runner import LocalRun, run_local
 
         started = time.perf_counter()
         with output_to_log(log_file, self.secrets) as terminal:
@@ -210,7 +209,7 @@ class RunService:
                 progress = ComponentProgress(terminal)
             with signals_raise():
                 try:
-                    local = run_local(self.config, run_id, progress, preflight.rows)
+                    local = run_local(self.config, run_id, preflight.inputs, progress, preflight.rows)
                 except RunInterrupted as stop:  # while TensorFlow and TFX were still loading
                     local = LocalRun(time.perf_counter() - started, 0.0, stop)
             if isinstance(local.error, RunInterrupted):  # as raised, not as a library re-worded it
@@ -218,14 +217,13 @@ class RunService:
             return local, progress.fail_current() if progress and local.error else None
 
     def _facts(self, preflight: Preflight) -> dict[str, str]:
-        from pipeline.freshness import freshness_facts
-        from pipeline.inputs import span_label, user_code_version
+        from pipeline.pipeline_inputs import user_code_version
+        from pipeline.run.freshness import freshness_facts
 
-        config = self.config
         return {
             **user_code_version(),
             run_facts.CONFIG_FILE: str(self.config_file.resolve()),
-            run_facts.DATA_SPANS: span_label(config.paths.data, config.spans, config.window),
+            run_facts.DATA_SPANS: preflight.inputs.span_label,
             **freshness_facts(preflight.fingerprint, self.layout.serving_dir),
         }
 
@@ -241,14 +239,14 @@ class RunService:
         return files
 
     def _write_metrics(self, outcome: RunOutcome) -> Path:
-        from pipeline.monitoring import write_run_metrics
+        from pipeline.report.monitoring import write_run_metrics
 
         name = self.config.pipeline_name
         return write_run_metrics(outcome, name, self.layout.metrics_file(name))
 
     def _write_report(self, store, outcome: RunOutcome, log_file: Path) -> Path | str:
         """The run's HTML report; a failure here never fails the run, and the log says why."""
-        from pipeline.report import build_report, write_report
+        from pipeline.report.page import build_report, write_report
 
         try:
             return write_report(build_report(store, outcome.run), self.layout.report_file(outcome.run_id))

@@ -1,7 +1,7 @@
 """The run report: one self-contained HTML page per run, read back from ML Metadata.
 
 Everything comes from what the run recorded, read through the run's outcome
-(pipeline.outcome): MLMD for components, times and lineage; StatisticsGen's
+(pipeline.metadata.outcome): MLMD for components, times and lineage; StatisticsGen's
 protos for the data; the gate's report and the Verdict's file for decisions;
 the Trainer's TensorBoard event files and training record for training.
 Nothing here imports TensorFlow, so a report of an old run takes seconds. The
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.validation_gate.anomalies import STATISTICS_FILE, AnomalyRow
-from pipeline import charts, run_facts
-from pipeline.outcome import GATE, PUSHER, RunOutcome, read_outcome, utc
+from pipeline.metadata import run_facts
+from pipeline.metadata.outcome import GATE, PUSHER, RunOutcome, read_outcome, utc
+from pipeline.report import charts
 from trainer.record import read_training_record, read_tuner_trials
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -241,8 +242,8 @@ def _add_evaluation(report: Report, outcome: RunOutcome) -> None:
 
 
 def _add_lineage(report: Report, store, outcome: RunOutcome) -> None:
-    from pipeline import lineage
-    from pipeline.trace_view import trace_text
+    from pipeline.metadata import lineage
+    from pipeline.metadata.trace_view import trace_text
 
     try:
         svg = lineage.run_graph(store, outcome.run).create_svg().decode("utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
-from pipeline.outcome import RunOutcome
+from pipeline.metadata.outcome import RunOutcome
 
 PREFIX = "taxi_tfx"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline import store as mlmd
-from pipeline.redaction import redact
+from pipeline.metadata import store as mlmd
+from pipeline.shared.redaction import redact
 
 CODE_SHA256 = "code_sha256"
 GIT_COMMIT = "git_commit"

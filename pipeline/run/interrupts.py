@@ -15,7 +15,7 @@ import os
 import signal
 from collections.abc import Iterator
 
-from pipeline.run_facts import INTERRUPTED_PREFIX
+from pipeline.metadata.run_facts import INTERRUPTED_PREFIX
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

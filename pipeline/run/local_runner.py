@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from configs.settings import PipelineConfig
-from pipeline import store as mlmd
-from pipeline.inputs import local_pipeline_inputs
+from pipeline.metadata import store as mlmd
+from pipeline.run.inputs import RunInputs, local_pipeline_inputs
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,12 @@ def set_dill_trace_level_once() -> None:
     dill_internals._trace = trace
 
 
-def run_local(config: PipelineConfig, run_id: str, progress_handler: logging.Handler | None = None,
-              rows: int | None = None) -> LocalRun:
+def run_local(config: PipelineConfig, run_id: str, inputs: RunInputs,
+              progress_handler: logging.Handler | None = None, rows: int | None = None) -> LocalRun:
     """Builds and runs the pipeline as run `run_id`; returns timings and the error, if a component failed.
 
-    `rows` is the number of input rows the pre-flight check counted, if it ran.
+    `inputs` is what the pre-flight check selected and `rows` the number of
+    input rows it counted, if it ran.
 
     TensorFlow and TFX are imported here, not at module import, so that the CLI
     validates configuration before paying for them.
@@ -104,7 +105,7 @@ def run_local(config: PipelineConfig, run_id: str, progress_handler: logging.Han
     disable_beam_state_cache()
     set_dill_trace_level_once()
     import_seconds = time.perf_counter() - started
-    pipeline = create_pipeline(local_pipeline_inputs(config, rows), mlmd.config_connection(config))
+    pipeline = create_pipeline(local_pipeline_inputs(config, inputs, rows), mlmd.config_connection(config))
     absl_logger = logging.getLogger("absl")
     if progress_handler is not None:
         absl_logger.addHandler(progress_handler)

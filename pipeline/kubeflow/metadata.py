@@ -28,12 +28,12 @@ import re
 from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import run_facts
-from pipeline.redaction import redact
-from pipeline.run_spec import CACHED, COMPLETE, FAILED, SpecRunResult, TaskResult
-from pipeline.store import KFP_DAG_EXECUTION, KFP_PIPELINE, KFP_PIPELINE_RUN, KFP_TASK_NAME
+from pipeline.kubeflow.run_spec import CACHED, COMPLETE, FAILED, SpecRunResult, TaskResult
+from pipeline.metadata import run_facts
+from pipeline.metadata.store import KFP_DAG_EXECUTION, KFP_PIPELINE, KFP_PIPELINE_RUN, KFP_TASK_NAME
+from pipeline.shared.redaction import redact
 
-# KFP's names that the lineage readers also use are defined in pipeline.store.
+# KFP's names that the lineage readers also use are defined in pipeline.metadata.store.
 CONTAINER_EXECUTION = "system.ContainerExecution"
 NAMESPACE = "local"
 STATES = {COMPLETE: pb.Execution.COMPLETE, CACHED: pb.Execution.CACHED, FAILED: pb.Execution.FAILED}

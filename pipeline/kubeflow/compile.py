@@ -14,6 +14,9 @@ from pathlib import Path
 import yaml
 
 from configs.settings import PipelineConfig
+from data.spans import SPAN_PREFIX
+from pipeline.pipeline_inputs import PipelineInputs, component_configs, tuner_config
+from pipeline.shared.layout import KubeflowStateLayout
 
 SCHEMA_VERSION = "2.1.0"
 # The only field that depends on the compiling environment (the TFX version);
@@ -42,7 +45,6 @@ def compile_pipeline(config: PipelineConfig, output: Path) -> CompiledPipeline:
     """Writes the pipeline spec YAML to output (atomically) and describes it."""
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
-    from pipeline.inputs import kubeflow_pipeline_inputs
     from pipeline.pipeline import create_pipeline
 
     inputs = kubeflow_pipeline_inputs(config)
@@ -83,4 +85,41 @@ def describe_spec(path: Path) -> CompiledPipeline:
         schema_version=spec["schemaVersion"],
         image=", ".join(sorted(images)),
         tasks=tasks,
+    )
+
+
+def kubeflow_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
+    """PipelineInputs for open-source Kubeflow: remote locations, no Resolver nodes.
+
+    The baseline comes from the serving directory (ProductionBaseline) and the
+    drift reference from a file in kubeflow.state_dir, written by the gate.
+    """
+    kubeflow = config.kubeflow
+    if kubeflow is None:
+        raise ValueError("the configuration has no kubeflow: section (see configs/kubeflow.yaml)")
+    if config.window > 1:
+        raise ValueError("window > 1 needs the local runner (it links span files on disk); "
+                         "on Kubeflow use window: 1")
+    state = KubeflowStateLayout(kubeflow.state_dir)
+    transform_config, trainer_config = component_configs(config, state.trainer_backups)
+    pattern = f"{SPAN_PREFIX}*/*.csv" if config.spans == "all" else f"{SPAN_PREFIX}{{SPAN}}/*.csv"
+    return PipelineInputs(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=kubeflow.pipeline_root,
+        data_root=kubeflow.data,
+        data_pattern=pattern,
+        serving_dir=kubeflow.serving_dir,
+        transform_config=transform_config,
+        trainer_config=trainer_config,
+        tuner_config=tuner_config(config, trainer_config),
+        evaluation=config.evaluation.model_dump(),
+        fail_on=list(config.validation.fail_on),
+        schema_file=kubeflow.schema_file,
+        resolve_baseline=False,
+        baseline_from_serving_dir=True,
+        compare_with_previous_statistics=False,
+        statistics_reference_file=state.accepted_statistics_file if config.validation.drift else None,
+        span=config.spans if isinstance(config.spans, int) else None,
+        beam_pipeline_args=list(kubeflow.beam_args),
+        enable_cache=config.enable_cache,
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from components.validation_gate.anomalies import AnomalyRow
 from components.verdict.verdict import Check
 from configs.settings import secret_values
-from pipeline.outcome import GATE, RESOLVER_SUFFIX, RunOutcome
-from pipeline.redaction import redact
+from pipeline.metadata.outcome import GATE, RESOLVER_SUFFIX, RunOutcome
+from pipeline.shared.redaction import redact
 
 
 def print_run_summary(console, result) -> None:

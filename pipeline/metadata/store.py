@@ -14,13 +14,13 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from configs.settings import PipelineConfig
-from pipeline.layout import OutputLayout
+from pipeline.shared.layout import OutputLayout
 
 PIPELINE_RUN = "pipeline_run"
 PIPELINE = "pipeline"
 NODE = "node"
 # What KFP 2.x's launcher records on a cluster (and `run-spec --store` locally);
-# pipeline.kfp_metadata writes these.
+# pipeline.kubeflow.metadata writes these.
 KFP_PIPELINE_RUN = "system.PipelineRun"
 KFP_PIPELINE = "system.Pipeline"
 KFP_DAG_EXECUTION = "system.DAGExecution"

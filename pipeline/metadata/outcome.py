@@ -21,8 +21,8 @@ from components.artifact_types import EVALUATION_VERDICT, VALIDATION_REPORT
 from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies, read_report_rows
 from components.verdict.verdict import read_verdict
 from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION
-from pipeline import run_facts
-from pipeline import store as mlmd
+from pipeline.metadata import run_facts
+from pipeline.metadata import store as mlmd
 
 RESOLVER_SUFFIX = "_resolver"
 VALIDATOR, GATE, VERDICT, PUSHER = "ExampleValidator", "ValidationGate", "Verdict", "Pusher"
