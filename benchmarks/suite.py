@@ -129,7 +129,8 @@ def run_settings() -> dict:
 
 def bench_scale(plan: BenchPlan, logs: Path, report, template: Path | None = None) -> list[dict]:
     """Our run at each size (and Beam modes); at the largest size the template too, right after, same file."""
-    from data.generator import GeneratorSpec, generate, load_source
+    from data.generator import GeneratorSpec, generate
+    from data.prepare import load_source
 
     source = load_source()
     rows = []

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.prepare import packaged_taxi_csv
+from data.prepare import load_source
 
 NOISY_NUMBERS = ("fare", "trip_miles", "trip_seconds")
 COORDINATES = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")
@@ -57,11 +57,6 @@ class GeneratorSpec:
             raise ValueError(f"unknown defect(s) {sorted(unknown)}; choose from {sorted(DEFECTS)}")
         if self.rows < 1:
             raise ValueError("rows must be at least 1")
-
-
-def load_source(path: Path | None = None) -> pd.DataFrame:
-    """The real taxi rows, every column as text so empty values stay empty."""
-    return pd.read_csv(path or packaged_taxi_csv(), dtype=str, keep_default_na=False)
 
 
 def generate_frame(spec: GeneratorSpec, source: pd.DataFrame) -> pd.DataFrame:

@@ -26,12 +26,18 @@ def packaged_taxi_csv() -> Path:
     return path
 
 
+def load_source(path: Path | None = None):
+    """The real taxi rows as a pandas DataFrame, every column as text so empty values stay empty."""
+    import pandas as pd
+
+    return pd.read_csv(path or packaged_taxi_csv(), dtype=str, keep_default_na=False)
+
+
 def materialise_default_data(destination: Path = DEFAULT_DESTINATION) -> list[tuple[int, str, int]]:
     """Writes the packaged taxi CSV as quarterly spans under destination; returns (span, quarter, rows).
 
     Does nothing when the spans of this very source file are already there.
     """
-    from data.generator import load_source
     from data.spans import split_into_spans
 
     source = packaged_taxi_csv()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from components.binary_metrics import summarize
+from components.binary_summary import summarize
 
 TOLERANCE = {"auc": 5e-4, "auc_precision_recall": 5e-4}  # TFMA's own: 10,000 fixed thresholds
 

@@ -15,7 +15,8 @@ import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from data.checks import DataError, check_csv_files, load_schema, numeric_columns
-from data.generator import DEFECTS, GeneratorSpec, generate, load_source
+from data.generator import DEFECTS, GeneratorSpec, generate
+from data.prepare import load_source
 from tests.conftest import PROJECT_ROOT, cli
 
 pytestmark = pytest.mark.unit

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from configs.settings import ConfigError, load_config
-from data.generator import GeneratorSpec, generate, load_source
+from data.generator import GeneratorSpec, generate
+from data.prepare import load_source
 from tests.conftest import PROJECT_ROOT
 
 IMAGE = "registry.example.com/taxi-tfx@sha256:" + "ab" * 32

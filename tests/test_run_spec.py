@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from configs.settings import load_config
-from data.generator import Drift, GeneratorSpec, generate, load_source
+from data.generator import Drift, GeneratorSpec, generate
+from data.prepare import load_source
 from tests.conftest import PROJECT_ROOT, cli
 
 IMAGE = "registry.example.com/taxi-tfx@sha256:" + "cd" * 32
@@ -212,14 +213,15 @@ FAIL = "import sys; print('starting'); raise SystemExit('ValueError: the input i
 
 
 def run_tiny(spec: Path, root: Path, run_id: str):
-    from pipeline.kubeflow.run_spec import CompiledSpec, SpecRunner
+    from pipeline.kubeflow.compiled_spec import CompiledSpec
+    from pipeline.kubeflow.run_spec import SpecRunner
 
     return SpecRunner(CompiledSpec.load(spec), root, run_id=run_id, parallel=2).run()
 
 
 @pytest.mark.unit
 def test_tasks_pass_artifacts_downstream_and_an_unchanged_rerun_comes_from_the_cache(tmp_path):
-    from pipeline.kubeflow.run_spec import SpecError
+    from pipeline.kubeflow.compiled_spec import SpecError
 
     spec = tiny_spec({"a": {"code": WRITE, "word": "a"}, "b": {"code": WRITE, "word": "b", "after": "a"},
                       "c": {"code": WRITE, "word": "c", "after": "b", "cache": False}}, tmp_path / "s.yaml")
@@ -264,7 +266,7 @@ def test_a_failed_task_stops_its_downstream_only_and_the_command_names_it(tmp_pa
 
 @pytest.mark.unit
 def test_specs_the_runner_cannot_run_faithfully_are_refused_by_name(tmp_path):
-    from pipeline.kubeflow.run_spec import CompiledSpec, SpecError
+    from pipeline.kubeflow.compiled_spec import CompiledSpec, SpecError
 
     cycle = tiny_spec({"a": {"code": WRITE, "after": "b"}, "b": {"code": WRITE, "after": "a"}},
                       tmp_path / "c.yaml")

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from data.checks import load_schema
-from data.generator import Drift, GeneratorSpec, generate, load_source
-from data.prepare import materialise_default_data
+from data.generator import Drift, GeneratorSpec, generate
+from data.prepare import load_source, materialise_default_data
 from data.spans import span_folders
 from tests.conftest import PROJECT_ROOT, cli
 

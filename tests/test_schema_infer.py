@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from data.checks import load_schema
-from data.generator import load_source
+from data.prepare import load_source
 from tests.conftest import PROJECT_ROOT, cli
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from data.generator import Drift, GeneratorSpec, generate, load_source
+from data.generator import Drift, GeneratorSpec, generate
+from data.prepare import load_source
 from pipeline.metadata import store as mlmd
 from tests.conftest import PROJECT_ROOT, cli, store_of
 

@@ -18,7 +18,7 @@ from pipeline.cli.runs import add_why_arguments
 
 
 def register(commands) -> None:
-    from pipeline.metadata.lineage import DEFAULT_HOPS
+    from pipeline.metadata.provenance import DEFAULT_HOPS
 
     parser = commands.add_parser("lineage", help="inspect runs and provenance in ML Metadata")
     sub = parser.add_subparsers(dest="lineage_command", required=True, metavar="COMMAND")
@@ -105,12 +105,12 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_trace(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.metadata import lineage
+    from pipeline.metadata import provenance
     from pipeline.metadata.trace_view import trace_tree
 
     store, config = open_store_from_arguments(args)
-    artifact = lineage.resolve_target(store, args.target, config.pipeline_name)
-    root = lineage.trace(store, artifact, downstream=args.downstream, max_hops=args.hops)
+    artifact = provenance.resolve_target(store, args.target, config.pipeline_name)
+    root = provenance.trace(store, artifact, downstream=args.downstream, max_hops=args.hops)
     if args.json:
         print(json.dumps(root.as_dict(), indent=2, default=str))
         return EXIT_OK
@@ -121,14 +121,14 @@ def command_trace(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_diff(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.metadata import lineage
     from pipeline.metadata.outcome import find_run
+    from pipeline.metadata.run_diff import diff_runs
     from pipeline.metadata.trace_view import value_text
 
     store, config = open_store_from_arguments(args)
     run_a = find_run(store, args.run_a, config.pipeline_name)
     run_b = find_run(store, args.run_b, config.pipeline_name)
-    changes = lineage.diff_runs(store, run_a, run_b)
+    changes = diff_runs(store, run_a, run_b)
     if args.json:
         print(json.dumps({"run_a": run_a.name, "run_b": run_b.name,
                           "changes": [asdict(change) for change in changes]}, indent=2, default=str))
@@ -142,11 +142,11 @@ def command_diff(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_graph(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.metadata import lineage
     from pipeline.metadata.outcome import find_run
+    from pipeline.metadata.run_diff import run_graph
 
     store, config = open_store_from_arguments(args)
-    graph = lineage.run_graph(store, find_run(store, args.run, config.pipeline_name))
+    graph = run_graph(store, find_run(store, args.run, config.pipeline_name))
     if args.format == "dot":
         with open(args.graph_output, "w", encoding="utf-8") as writer:
             writer.write(graph.to_string())

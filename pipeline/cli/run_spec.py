@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from configs.settings import ConfigError, MetadataConfig, secret_values
+from configs.sections import MetadataConfig
+from configs.settings import ConfigError, secret_values
 from pipeline.cli.common import EXIT_FAILED, EXIT_OK
 
 
@@ -31,7 +32,8 @@ def register(commands) -> None:
 
 
 def command_run_spec(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.kubeflow.run_spec import CompiledSpec, SpecError, SpecRunner, new_run_id
+    from pipeline.kubeflow.compiled_spec import CompiledSpec, SpecError
+    from pipeline.kubeflow.run_spec import SpecRunner, new_run_id
     from pipeline.run.interrupts import RunInterrupted, signals_raise
 
     try:
@@ -87,7 +89,7 @@ def _recorder(store_url: str, pipeline_name: str, runner):
 
 
 def _report(result, args: argparse.Namespace, console: Console, printer: TaskPrinter) -> int:
-    from pipeline.kubeflow.run_spec import NOT_STARTED
+    from pipeline.kubeflow.task_results import NOT_STARTED
 
     if args.json:
         console.print(json.dumps(result.summary(), indent=2), highlight=False, markup=False, soft_wrap=True)

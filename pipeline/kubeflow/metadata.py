@@ -28,7 +28,7 @@ import re
 from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline.kubeflow.run_spec import CACHED, COMPLETE, FAILED, SpecRunResult, TaskResult
+from pipeline.kubeflow.task_results import CACHED, COMPLETE, FAILED, SpecRunResult, TaskResult
 from pipeline.metadata import run_facts
 from pipeline.metadata.store import KFP_DAG_EXECUTION, KFP_PIPELINE, KFP_PIPELINE_RUN, KFP_TASK_NAME
 from pipeline.shared.redaction import redact

@@ -34,10 +34,8 @@ Layout under the root, written by this module and read through it only::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -45,157 +43,25 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
+from pipeline.kubeflow.compiled_spec import EXECUTOR_INPUT, CompiledSpec, SpecError, Task, cache_fingerprint
+from pipeline.kubeflow.task_results import (
+    CACHED,
+    COMPLETE,
+    FAILED,
+    NOT_STARTED,
+    ErrorTail,
+    SpecRunResult,
+    TaskResult,
+)
 from pipeline.shared.redaction import redact
 
-EXECUTOR_INPUT = "{{$}}"
-PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
 RUN_RECORD = "run.json"
 EXECUTOR_OUTPUT = "executor_output.json"
 TASK_LOG = "task.log"
 CACHE_FOLDER = ".cache"
-
-COMPLETE, CACHED, FAILED, NOT_STARTED = "COMPLETE", "CACHED", "FAILED", "NOT_STARTED"
-# The last line of a Python traceback, `SomeError: message`, and a log line's start (absl, logging).
-ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b.*")
-LOG_LINE = re.compile(r"^([IWEF]\d{4} |\d{4}-\d\d-\d\d |Traceback )")
-ERROR_LINES_KEPT = 20
-
-
-class SpecError(Exception):
-    """The file is not a pipeline spec this runner can execute."""
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    component: dict
-    container: dict
-    inputs: dict
-    upstream: frozenset[str]
-    cache_enabled: bool
-
-
-@dataclass
-class TaskResult:
-    name: str
-    state: str
-    seconds: float = 0.0
-    error: str | None = None
-    fingerprint: str | None = None
-    cached_from: str | None = None
-    executor_input: dict | None = None
-    # Output key -> runtime artifacts (name, type, uri, metadata), as passed downstream.
-    outputs: dict[str, list[dict]] = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        return {"name": self.name, "state": self.state, "seconds": round(self.seconds, 1),
-                "error": self.error, "fingerprint": self.fingerprint, "cached_from": self.cached_from,
-                "outputs": {key: [item["uri"] for item in items] for key, items in self.outputs.items()}}
-
-
-@dataclass
-class SpecRunResult:
-    run_id: str
-    pipeline_name: str
-    root: Path
-    tasks: dict[str, TaskResult]
-
-    @property
-    def failed(self) -> list[TaskResult]:
-        return [task for task in self.tasks.values() if task.state == FAILED]
-
-    @property
-    def succeeded(self) -> bool:
-        return all(task.state in (COMPLETE, CACHED) for task in self.tasks.values())
-
-    def summary(self) -> dict:
-        return {"run_id": self.run_id, "pipeline": self.pipeline_name, "root": str(self.root),
-                "state": "SUCCEEDED" if self.succeeded else "FAILED",
-                "tasks": [task.summary() for task in self.tasks.values()]}
-
-
-class CompiledSpec:
-    """The tasks of a compiled pipeline spec (PipelineSpec 2.x as YAML or JSON)."""
-
-    def __init__(self, spec: dict, source: Path):
-        self.source = source
-        try:
-            self.pipeline_name = spec["pipelineInfo"]["name"]
-            tasks = spec["root"]["dag"]["tasks"]
-            components, executors = spec["components"], spec["deploymentSpec"]["executors"]
-        except (KeyError, TypeError) as missing:
-            raise SpecError(f"{source}: not a compiled pipeline spec (no {missing})") from None
-        self.tasks = {name: self._task(name, body, components, executors) for name, body in tasks.items()}
-        for task in self.tasks.values():
-            unknown = task.upstream - set(self.tasks)
-            if unknown:
-                raise SpecError(f"{source}: task {task.name} depends on unknown tasks {sorted(unknown)}")
-
-    @classmethod
-    def load(cls, path: Path) -> CompiledSpec:
-        try:
-            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise SpecError(f"cannot read {path}: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise SpecError(f"{path} is not YAML: {error}") from None
-        if not isinstance(spec, dict):
-            raise SpecError(f"{path}: not a compiled pipeline spec")
-        return cls(spec, path)
-
-    def _task(self, name: str, body: dict, components: dict, executors: dict) -> Task:
-        try:
-            component = components[body["componentRef"]["name"]]
-            container = executors[component["executorLabel"]]["container"]
-        except KeyError as missing:
-            raise SpecError(f"{self.source}: task {name} has no component or executor {missing}") from None
-        inputs = body.get("inputs", {})
-        for arg in container.get("args", []):
-            if arg != EXECUTOR_INPUT and (placeholder := PLACEHOLDER.search(arg)):
-                raise SpecError(f"{self.source}: task {name}: placeholder {placeholder.group(0)} is not "
-                                "supported (only {{$}}, the whole ExecutorInput)")
-        for key, value in inputs.get("parameters", {}).items():
-            if "constant" not in value.get("runtimeValue", {}):
-                raise SpecError(f"{self.source}: task {name}: parameter {key} is not a constant; "
-                                "only runtimeValue.constant parameters are supported")
-        for key, value in inputs.get("artifacts", {}).items():
-            if "taskOutputArtifact" not in value:
-                raise SpecError(f"{self.source}: task {name}: input artifact {key} is not another task's "
-                                "output; only taskOutputArtifact inputs are supported")
-        upstream = set(body.get("dependentTasks", []))
-        upstream |= {value["taskOutputArtifact"]["producerTask"]
-                     for value in inputs.get("artifacts", {}).values() if "taskOutputArtifact" in value}
-        return Task(name=name, component=component, container=container, inputs=inputs,
-                    upstream=frozenset(upstream),
-                    cache_enabled=bool(body.get("cachingOptions", {}).get("enableCache", False)))
-
-    def order(self) -> list[str]:
-        """Task names so that every task comes after its upstream tasks (ties by name)."""
-        done: list[str] = []
-        waiting = dict(self.tasks)
-        while waiting:
-            ready = sorted(name for name, task in waiting.items() if task.upstream <= set(done))
-            if not ready:
-                raise SpecError(f"{self.source}: the tasks {sorted(waiting)} depend on each other in a cycle")
-            done.extend(ready)
-            for name in ready:
-                del waiting[name]
-        return done
-
-    def downstream(self, name: str) -> set[str]:
-        """Every task that needs `name`, directly or through others."""
-        found: set[str] = set()
-        frontier = {name}
-        while frontier:
-            frontier = {task.name for task in self.tasks.values() if task.upstream & frontier} - found
-            found |= frontier
-        return found
 
 
 def new_run_id(pipeline_name: str) -> str:
@@ -406,41 +272,3 @@ class SpecRunner:
         partial = self.run_dir / (RUN_RECORD + ".partial")
         partial.write_text(json.dumps(record, indent=1), encoding="utf-8")
         os.replace(partial, self.run_dir / RUN_RECORD)
-
-
-class ErrorTail:
-    """The last exception a task printed, with the lines of its message that follow it."""
-
-    def __init__(self):
-        self.lines: list[str] = []
-        self.closed = False
-
-    def add(self, line: str) -> None:
-        if ERROR_LINE.match(line):
-            self.lines, self.closed = [line], False
-        elif self.lines and not self.closed:
-            # A log line (or too long a message) ends the exception's message.
-            if LOG_LINE.match(line) or len(self.lines) >= ERROR_LINES_KEPT:
-                self.closed = True
-            else:
-                self.lines.append(line)
-
-    def text(self) -> str:
-        return "\n".join(self.lines).rstrip()
-
-
-def cache_fingerprint(task: Task, executor_input: dict) -> str:
-    """A task's cache key, after KFP's: what goes in, what comes out (without URIs), what runs."""
-    outputs = {key: {"name": "", "type": value["artifacts"][0]["type"],
-                     "metadata": value["artifacts"][0]["metadata"]}
-               for key, value in executor_input["outputs"]["artifacts"].items()}
-    key = {
-        "inputArtifactNames": {name: [item["name"] for item in value["artifacts"]]
-                               for name, value in executor_input["inputs"]["artifacts"].items()},
-        "inputParameterValues": executor_input["inputs"]["parameterValues"],
-        "outputArtifactsSpec": outputs,
-        "containerSpec": {"image": task.container.get("image", ""),
-                          "cmdArgs": [*task.container["command"], *task.container.get("args", [])],
-                          "env": task.container.get("env", [])},
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

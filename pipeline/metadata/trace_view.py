@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 from rich.tree import Tree
 
-from pipeline.metadata.lineage import TraceNode
+from pipeline.metadata.provenance import TraceNode
 
 
 def trace_tree(root: TraceNode, downstream: bool = False) -> Tree:
