@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -17,6 +18,17 @@ class ModelHyperparameters:
     dropout: float
     learning_rate: float
     steps_per_execution: int = 1
+
+    @classmethod
+    def from_training(cls, training: dict[str, Any], steps_per_execution: int = 1) -> ModelHyperparameters:
+        """From the Trainer's custom_config["training"] (the `training:` section), tuned values merged."""
+        return cls(
+            hidden_units=tuple(training["hidden_units"]),
+            embedding_dim=int(training["embedding_dim"]),
+            dropout=float(training["dropout"]),
+            learning_rate=float(training["learning_rate"]),
+            steps_per_execution=steps_per_execution,
+        )
 
 
 def build_model(

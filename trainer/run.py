@@ -105,7 +105,7 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
     steps_per_execution = steps_per_execution_for(int(training.get("steps_per_execution", 1)),
                                                   strategy.num_replicas_in_sync)
     data = load_training_data(fn_args, training, global_batch)
-    hparams = hyperparameters(training, steps_per_execution)
+    hparams = ModelHyperparameters.from_training(training, steps_per_execution)
     with strategy.scope():
         model = build_model(data.spec, data.categorical_sizes, hparams)
 
@@ -190,16 +190,6 @@ def steps_per_execution_for(requested: int, replicas: int) -> int:
                     "on %d replicas (keras-team/keras#19246)", requested, replicas)
         return 1
     return requested
-
-
-def hyperparameters(training: dict[str, Any], steps_per_execution: int = 1) -> ModelHyperparameters:
-    return ModelHyperparameters(
-        hidden_units=tuple(training["hidden_units"]),
-        embedding_dim=int(training["embedding_dim"]),
-        dropout=float(training["dropout"]),
-        learning_rate=float(training["learning_rate"]),
-        steps_per_execution=steps_per_execution,
-    )
 
 
 def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int | None,

@@ -16,8 +16,8 @@ import keras
 import keras_tuner
 from tfx.components.tuner.component import TunerFnResult
 
-from trainer.model import build_model
-from trainer.run import hyperparameters, layers_as_choice, layers_from_choice, load_training_data
+from trainer.model import ModelHyperparameters, build_model
+from trainer.run import layers_as_choice, layers_from_choice, load_training_data
 
 OBJECTIVE = "val_auc"
 SEARCH_FOLDER = "search"
@@ -40,7 +40,8 @@ def tuner_fn(fn_args: Any) -> TunerFnResult:
             "dropout": hp.Choice("dropout", space["dropout"]),
             "embedding_dim": hp.Choice("embedding_dim", space["embedding_dim"]),
         }
-        return build_model(data.spec, data.categorical_sizes, hyperparameters({**training, **chosen}))
+        hparams = ModelHyperparameters.from_training({**training, **chosen})
+        return build_model(data.spec, data.categorical_sizes, hparams)
 
     tuner = keras_tuner.RandomSearch(
         build,
