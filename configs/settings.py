@@ -89,6 +89,7 @@ def load_config(
     overrides: list[str] | None = None,
     check_paths: bool = True,
     values: dict[str, Any] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> PipelineConfig:
     """Loads, overrides and validates a pipeline configuration.
 
@@ -101,6 +102,8 @@ def load_config(
       check_paths: whether input files named by the config must exist.
       values: ``dotted.key -> value`` set as they are, never parsed (``--data``,
         ``--output``); they win over `overrides`.
+      sources: ``dotted.key -> what set it`` for `values` (``--data``), so that
+        an error names what the user typed rather than the file.
 
     Returns:
       The validated configuration.
@@ -110,21 +113,47 @@ def load_config(
     """
     path = Path(path) if path else DEFAULT_CONFIG
     raw = _read_yaml(path)
+    # Where each value that is not the file's came from, for the error messages.
+    origins: dict[str, str] = {}
     for item in overrides or []:
-        _apply_override(raw, item)
-    for key, value in {**_environment_overrides(), **(values or {})}.items():
+        origins[_apply_override(raw, item)] = f"--set {item}"
+    environment = _environment_overrides()
+    origins.update({key: f"{ENV_PREFIX}{name}" for key, name in environment.items()})
+    for key, value in {**{key: os.environ[ENV_PREFIX + name] for key, name in environment.items()},
+                       **(values or {})}.items():
         _set_value(raw, key, str(value) if isinstance(value, Path) else value)
+    origins.update({key: (sources or {}).get(key, key) for key in values or {}})
     try:
         config = PipelineConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe_validation_error(path, error)) from None
+        raise ConfigError(_describe_validation_error(path, error, origins)) from None
     if check_paths:
-        _check_input_paths(path, config)
+        _check_input_paths(path, config, origins)
     return config
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it lies below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _origin(key: str, origins: dict[str, str]) -> str | None:
+    """What set `key` (or the section holding it) when it was not the file: a --set, a flag, a variable."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        found = origins.get(".".join(parts[:depth]))
+        if found:
+            return found
+    return None
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Reads one config file; `extends: other.yaml` starts from that file (relative to this one)."""
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -155,7 +184,8 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _apply_override(raw: dict[str, Any], item: str) -> None:
+def _apply_override(raw: dict[str, Any], item: str) -> str:
+    """Sets one `dotted.key=value` in raw; returns the key."""
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} must look like dotted.key=value")
@@ -164,6 +194,7 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     except yaml.YAMLError as error:
         raise ConfigError(f"override {item!r}: value is not valid YAML: {error}") from None
     _set_value(raw, key.strip(), value)
+    return key.strip()
 
 
 def _override_value(text: str) -> Any:
@@ -192,38 +223,48 @@ def _set_value(raw: dict[str, Any], key: str, value: Any) -> None:
 def _environment_overrides() -> dict[str, str]:
     """TAXI_TFX_OUTPUT and TAXI_TFX_DATA override the two paths users move most."""
     mapping = {"OUTPUT": "paths.output", "DATA": "paths.data"}
-    return {
-        key: os.environ[ENV_PREFIX + name]
-        for name, key in mapping.items()
-        if os.environ.get(ENV_PREFIX + name)
-    }
+    return {key: name for name, key in mapping.items() if os.environ.get(ENV_PREFIX + name)}
 
 
-def _describe_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
+def _describe_validation_error(path: Path, error: ValidationError, origins: dict[str, str]) -> str:
+    """One line per problem, each blamed on what set the key: the file, a --set, a flag or a variable."""
+    problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
+            problem = "unknown key"
         elif item["type"] == "missing":
-            lines.append(f"  {key}: required key is missing")
+            problem = "required key is missing"
         elif item["type"] == "value_error" and isinstance(item.get("input"), dict):
             # A rule across several keys: its message names them; the whole section is noise.
-            lines.append(f"  {key}: {item['msg'].removeprefix('Value error, ')}")
+            problem = item["msg"].removeprefix("Value error, ")
         else:
-            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
+            problem = f"{item['msg']} (got {item.get('input')!r})"
+        problems.append((_origin(key, origins), f"{key}: {problem}"))
+    if len(problems) == 1:  # one line: what set the key, the key, the problem
+        origin, line = problems[0]
+        return f"{origin or display_path(path)}: {line}"
+    sources = {origin for origin, _ in problems}
+    if len(sources) == 1 and None not in sources:
+        header = f"{sources.pop()}: invalid values"
+        return "\n".join([header, *(f"  {line}" for _, line in problems)])
+    # Several sources: the file only when one of the problems is in it.
+    header = f"{display_path(path)}: invalid configuration" if None in sources else "invalid values"
+    lines = [header]
+    lines += [f"  {line}" + (f" (from {origin})" if origin else "") for origin, line in problems]
     return "\n".join(lines)
 
 
-def _check_input_paths(path: Path, config: PipelineConfig) -> None:
+def _check_input_paths(path: Path, config: PipelineConfig, origins: dict[str, str]) -> None:
+    data_source = _origin("paths.data", origins)
     if not config.paths.data.exists():
-        raise ConfigError(
-            f"{path}: paths.data: no such file or folder: {config.paths.data}"
-            " (run `make data` to materialise the default taxi data)"
-        )
+        where = data_source or f"{display_path(path)}: paths.data"
+        hint = "" if data_source else " (run `make data` to materialise the default taxi data)"
+        raise ConfigError(f"{where}: no such file or folder: {config.paths.data}{hint}")
     schema = config.paths.schema_file
     if schema is not None and not schema.is_file():
-        raise ConfigError(f"{path}: paths.schema_file: no such file: {schema}")
+        where = _origin("paths.schema_file", origins) or f"{display_path(path)}: paths.schema_file"
+        raise ConfigError(f"{where}: no such file: {schema}")
 
 
 def secret_values(config: PipelineConfig | None = None) -> list[str]:

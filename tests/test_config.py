@@ -54,8 +54,27 @@ def test_missing_required_section_is_named(tmp_path):
 
 def test_missing_data_path_is_named(tmp_path):
     missing = tmp_path / "nowhere"
-    with pytest.raises(ConfigError, match=rf"paths\.data: no such file or folder: {missing}"):
+    expected = rf"^--set paths\.data={missing}: no such file or folder: {missing}$"
+    with pytest.raises(ConfigError, match=expected):
         load_config(DEFAULT_CONFIG, [f"paths.data={missing}"])
+    file = tmp_path / "mine.yaml"
+    file.write_text(f"extends: {DEFAULT_CONFIG}\npaths:\n  data: {missing}\n")
+    with pytest.raises(ConfigError, match=rf"mine\.yaml: paths\.data: no such file or folder: {missing}"):
+        load_config(file)
+
+
+def test_a_bad_override_is_blamed_on_the_override_and_a_bad_file_value_on_the_file(tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        load_config(DEFAULT_CONFIG, ["training.epocs=3"], check_paths=False)
+    assert str(raised.value) == "--set training.epocs=3: training.epocs: unknown key"
+    file = tmp_path / "mine.yaml"
+    file.write_text(f"extends: {DEFAULT_CONFIG}\ntraining:\n  epochs: ten\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(file, ["training.epocs=3"], check_paths=False)
+    lines = str(raised.value).splitlines()
+    assert lines[0].endswith("mine.yaml: invalid configuration"), lines
+    assert any(line.strip().startswith("training.epochs:") and "(from" not in line for line in lines), lines
+    assert "  training.epocs: unknown key (from --set training.epocs=3)" in lines
 
 
 def test_label_declared_as_feature_is_rejected():
@@ -78,7 +97,7 @@ def test_malformed_override_is_explained():
     [
         (["--set", "training.epochs=ten"], "training.epochs"),
         (["--set", "training.epocs=3"], "training.epocs: unknown key"),
-        (["--data", "/no/such/taxi.csv"], "paths.data: no such file or folder: /no/such/taxi.csv"),
+        (["--data", "/no/such/taxi.csv"], "--data: no such file or folder: /no/such/taxi.csv"),
     ],
 )
 def test_run_command_fails_fast_before_importing_tensorflow(arguments, expected, tripwire):

@@ -129,3 +129,12 @@ def test_bad_triggers_are_rejected_before_any_request(cron, every, message):
     with pytest.raises(SubmitError, match=re.escape(message)):
         Trigger.parse(cron, every)
     assert Trigger.parse(None, "90m").interval_seconds == 5400
+
+
+def test_a_bad_cron_expression_is_a_usage_error_and_sends_nothing(server, package, capsys):
+    sent = len(server.fake.requests)
+    code = run_cli("schedule", "--package", str(package), "--host", server.host, "--name", "nightly",
+                   "--cron", "0 2 * * *")
+    assert code == 2
+    assert "--cron '0 2 * * *' has 5 fields; KFP needs 6" in capsys.readouterr().out
+    assert len(server.fake.requests) == sent

@@ -139,8 +139,30 @@ def test_graph_png_is_a_picture(store, run_ids, tmp_path):
 
 def test_unknown_run_is_explained(store):
     result = lineage(store, "show", "1999-01-01", check=False)
-    assert result.returncode == 1
-    assert "no run match '1999-01-01'" in result.stdout and "Traceback" not in result.stderr
+    assert result.returncode == 2, "a run that does not exist is a bad argument"
+    assert "no run matches '1999-01-01'; the newest runs are" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_an_ambiguous_prefix_lists_only_the_runs_it_matches(store, run_ids):
+    prefix = run_ids[0][:4]  # the year: every run starts with it
+    result = lineage(store, "show", prefix, check=False)
+    assert result.returncode == 2
+    line = result.stdout.strip().splitlines()[-1]
+    assert f"{len(run_ids)} runs match {prefix!r}: " in line, line
+    listed = line.split(": ", 2)[-1].split("; ")[0].split(", ")
+    assert listed and all(name.startswith(prefix) for name in listed), listed
+
+
+def test_a_store_that_is_not_sqlite_or_is_a_folder_is_named(tmp_path):
+    not_sqlite = tmp_path / "notes.sqlite"
+    not_sqlite.write_text("hello\n")
+    for store, expected in ((not_sqlite, "is not an SQLite database"), (tmp_path, "is a folder")):
+        result = subprocess.run(cli("lineage", "runs", "--store", str(store)), cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stdout
+        assert expected in result.stdout and str(store) in result.stdout
+        assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_every_command_answers_on_a_store_of_twenty_runs_without_tensorflow(store, run_ids, tmp_path,

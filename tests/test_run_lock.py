@@ -80,7 +80,7 @@ def test_the_command_exits_3_and_read_only_commands_ignore_the_lock(tmp_path, ta
         assert waited.returncode == 3 and "waiting for the output folder" in waited.stdout
         models = subprocess.run(cli("models", "--store", str(tmp_path / "none.sqlite")), cwd=PROJECT_ROOT,
                                 capture_output=True, text=True, timeout=120)
-        assert models.returncode == 1 and "no metadata store at" in models.stdout
+        assert models.returncode == 2 and "no metadata store at" in models.stdout
         assert "another run" not in models.stdout
     finally:
         holder.kill()

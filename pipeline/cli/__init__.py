@@ -27,14 +27,16 @@ from configs.settings import ConfigError, secret_values
 from data.errors import DataError
 from pipeline.cli import kubeflow, lineage, predict, run, run_spec, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
-from pipeline.kubeflow.submit import SubmitError
-from pipeline.metadata.store import StoreError
+from pipeline.kubeflow.submit import SubmitError, TriggerError
+from pipeline.metadata.store import StoreError, StoreNotFound
 from pipeline.run.lock import RunLockBusy
 from pipeline.shared.redaction import redact
 
 # The benchmarks are developer tooling outside the runtime package; this
 # command hands over to their own entry point without importing them.
 BENCHMARKS_MODULE = "benchmarks"
+# The commands that would have run the pipeline; only they can say nothing was pushed.
+RUN_COMMANDS = ("run", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except DataError as error:
         error_line(f"data error: {error}")
-        console.print("Nothing ran; nothing was pushed.", highlight=False)
+        if args.command in RUN_COMMANDS:
+            console.print("Nothing ran; nothing was pushed.", highlight=False)
+        return EXIT_USAGE
+    except StoreNotFound as error:
+        error_line(f"metadata store: {error}")
         return EXIT_USAGE
     except StoreError as error:
         error_line(f"metadata store: {error}")
@@ -110,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunLockBusy as error:
         error_line(f"{error}. Nothing ran; `--wait [SECONDS]` waits for it.")
         return EXIT_LOCKED
+    except TriggerError as error:
+        error_line(f"kubeflow: {error}")
+        return EXIT_USAGE
     except SubmitError as error:
         error_line(f"kubeflow: {error}")
         return EXIT_FAILED

@@ -12,6 +12,8 @@ from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_c
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C outside a run, as a shell reports it
+# The config keys that --data and --output set, so that errors name the flag.
+FLAG_SOURCES = {"paths.data": "--data", "paths.output": "--output"}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +46,7 @@ def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
     """The config with --set applied, then --data and --output taken verbatim (never parsed as YAML)."""
     values = {key: value for key, value in (("paths.data", args.data), ("paths.output", args.output))
               if value is not None}
-    return load_config(args.config, args.overrides, values=values)
+    return load_config(args.config, args.overrides, values=values, sources=FLAG_SOURCES)
 
 
 def open_store_from_arguments(args: argparse.Namespace):

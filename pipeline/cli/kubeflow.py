@@ -98,9 +98,12 @@ def _package(args: argparse.Namespace, config: PipelineConfig, console: Console)
 
 
 def _server(args: argparse.Namespace):
+    """The KFP client, after the arguments are known to be right: a wrong one fails before any request."""
     from configs.settings import kfp_endpoint
     from pipeline.kubeflow.submit import KubeflowPipelines
 
+    if args.package is not None and not args.package.is_file():
+        raise ConfigError(f"--package {args.package}: no such file")
     if args.dry_run:
         return None
     host, token = kfp_endpoint(args.host)

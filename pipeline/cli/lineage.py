@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from configs.settings import ConfigError
 from pipeline.cli.common import EXIT_FAILED, EXIT_OK, add_store_arguments, open_store_from_arguments
 from pipeline.cli.runs import add_why_arguments
+
+GRAPH_FORMATS = ("dot", "svg", "png")
+GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
 
 
 def register(commands) -> None:
@@ -24,28 +29,32 @@ def register(commands) -> None:
     sub = parser.add_subparsers(dest="lineage_command", required=True, metavar="COMMAND")
 
     runs = sub.add_parser("runs", help="pipeline runs, newest first")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=int, default=20,
+                      help="how many runs to list, newest first (default: 20)")
     runs.set_defaults(handler=command_runs)
 
     show = sub.add_parser("show", help="the executions and artifacts of a run")
-    show.add_argument("run", nargs="?", default="latest")
+    show.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
     show.set_defaults(handler=command_show)
 
     trace = sub.add_parser("trace", help="provenance of an artifact (upstream, or --downstream)")
     trace.add_argument("target", help="artifact id, run id, or latest-pushed")
     trace.add_argument("--downstream", action="store_true", help="follow what used it instead")
-    trace.add_argument("--hops", type=int, default=DEFAULT_HOPS)
+    trace.add_argument("--hops", type=int, default=DEFAULT_HOPS,
+                       help=f"how many execution steps to follow from the target (default: {DEFAULT_HOPS})")
     trace.set_defaults(handler=command_trace)
 
     diff = sub.add_parser("diff", help="what changed between two runs")
-    diff.add_argument("run_a")
-    diff.add_argument("run_b")
+    diff.add_argument("run_a", help="the earlier run: id or prefix")
+    diff.add_argument("run_b", help="the later run: id or prefix")
     diff.set_defaults(handler=command_diff)
 
     graph = sub.add_parser("graph", help="a picture of a run's lineage")
-    graph.add_argument("run", nargs="?", default="latest")
-    graph.add_argument("--format", choices=["dot", "svg", "png"], default="dot")
-    graph.add_argument("--output", dest="graph_output", required=True, help="file to write")
+    graph.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
+    graph.add_argument("--format", choices=GRAPH_FORMATS,
+                       help="dot, svg or png (default: from the --output file's suffix; svg and png need "
+                            "graphviz)")
+    graph.add_argument("--output", dest="graph_output", required=True, type=Path, help="file to write")
     graph.set_defaults(handler=command_graph)
 
     for child in (runs, show, trace, diff, graph):
@@ -145,17 +154,39 @@ def command_graph(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata.outcome import find_run
     from pipeline.metadata.run_diff import run_graph
 
+    output_format = graph_format(args.format, args.graph_output)
     store, config = open_store_from_arguments(args)
-    graph = run_graph(store, find_run(store, args.run, config.pipeline_name))
-    if args.format == "dot":
+    run = find_run(store, args.run, config.pipeline_name)
+    graph = run_graph(store, run)
+    if output_format == "dot":
         with open(args.graph_output, "w", encoding="utf-8") as writer:
             writer.write(graph.to_string())
     else:
         try:
-            graph.write(args.graph_output, format=args.format)
+            graph.write(str(args.graph_output), format=output_format)
         except FileNotFoundError:
             console.print("graphviz's `dot` program is not installed: install the Debian package "
                           "`graphviz` (make setup does so as root), or use --format dot", markup=False)
             return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"run": run.name, "output": str(args.graph_output), "format": output_format,
+                          "nodes": [node.get_name() for node in graph.get_nodes()],
+                          "edges": [[edge.get_source(), edge.get_destination()]
+                                    for edge in graph.get_edges()]},
+                         indent=2))
+        return EXIT_OK
     console.print(f"wrote {args.graph_output}", highlight=False)
     return EXIT_OK
+
+
+def graph_format(chosen: str | None, output: Path) -> str:
+    """--format, or the one the file's suffix names; a suffix that names none needs --format."""
+    if output.is_dir():
+        raise ConfigError(f"--output {output}: a folder; give the name of the file to write")
+    suffix = GRAPH_SUFFIXES.get(output.suffix.lower())
+    if chosen is None and suffix is None:
+        raise ConfigError(f"--output {output}: give --format (dot, svg or png) or a file ending in "
+                          ".dot, .gv, .svg or .png")
+    if chosen is not None and suffix is not None and chosen != suffix:
+        raise ConfigError(f"--format {chosen} does not match --output {output}; use a .{chosen} file")
+    return chosen or suffix

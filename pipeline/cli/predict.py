@@ -20,9 +20,11 @@ def register(commands) -> None:
     predict.add_argument("--output", type=Path, required=True,
                          help="CSV file to write: row, the config's prediction.key_columns, probability")
     predict.add_argument("--model", default="latest",
-                         help="latest (default), a version number in the serving folder, or a version's path")
+                         help="latest (default: the newest complete version in the serving folder), "
+                              "a version number there, or a version's path")
     predict.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                         help="the configuration with the serving folder and schema (default: local.yaml)")
+                         help="the configuration with the serving folder and schema "
+                              "(default: configs/local.yaml)")
     predict.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override one config value (repeatable)")
     predict.set_defaults(handler=command_predict)
@@ -35,11 +37,14 @@ def command_predict(args: argparse.Namespace, console: Console) -> int:
 
     config = load_config(args.config, args.overrides, check_paths=False)
     layout = OutputLayout.of(config)
+    if not args.data.is_file():
+        raise ConfigError(f"--data {args.data}: " + ("a folder; give a CSV file" if args.data.is_dir()
+                                                     else "no such file"))
+    if args.output.is_dir():
+        raise ConfigError(f"--output {args.output}: a folder; give the name of the CSV file to write")
     model = resolve_model(args.model, layout.serving_dir)
     if config.paths.schema_file is None:
         raise ConfigError("predict needs paths.schema_file: the curated schema types the input columns")
-    if not args.data.is_file():
-        raise ConfigError(f"--data {args.data}: not a file")
     if args.output.resolve() == args.data.resolve():
         raise ConfigError("--output would overwrite --data")
     schema = load_schema(config.paths.schema_file)

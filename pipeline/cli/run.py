@@ -30,7 +30,8 @@ def register(commands) -> None:
     run.set_defaults(handler=command_run)
 
     data = commands.add_parser("data", help="write the default taxi CSV as quarterly spans under data/")
-    data.add_argument("--destination", type=Path, default=Path("data/taxi"))
+    data.add_argument("--destination", type=Path, default=Path("data/taxi"),
+                      help="folder to write the span-N/ folders to (default: data/taxi)")
     data.set_defaults(handler=command_data)
 
     simulate = commands.add_parser("simulate", help="one run per span, in order, as a schedule would")
@@ -142,6 +143,8 @@ def command_check_config(args: argparse.Namespace, console: Console) -> int:
 def command_data(args: argparse.Namespace, console: Console) -> int:
     from data.prepare import materialise_default_data
 
+    if args.destination.exists() and not args.destination.is_dir():
+        raise ConfigError(f"--destination {args.destination}: a file; give the folder to write the spans to")
     spans = materialise_default_data(args.destination)
     rows = sum(int(count) for _, _, count in spans)
     console.print(f"[green]✔[/] default taxi data at {args.destination}: {rows} rows in {len(spans)} "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from configs.settings import ConfigError
 from pipeline.cli.common import EXIT_OK, add_store_arguments, fixed, open_store_from_arguments
 
 
@@ -74,6 +75,8 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     run = find_run(store, args.run, config.pipeline_name)
     store_file = Path(args.store) if args.store and Path(args.store).is_file() else None
     layout = OutputLayout.beside_store(store_file) if store_file else OutputLayout.of(config)
+    if args.output is not None and args.output.is_dir():
+        raise ConfigError(f"--output {args.output}: a folder; give the name of the HTML file to write")
     path = args.output or layout.report_file(run.name)
     write_report(build_report(store, run), path)
     console.print(f"wrote {path}", highlight=False)

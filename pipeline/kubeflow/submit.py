@@ -27,6 +27,10 @@ class SubmitError(Exception):
     """A problem talking to Kubeflow Pipelines, or a request that cannot be made."""
 
 
+class TriggerError(SubmitError):
+    """A schedule's --cron or --every that KFP would not accept (exit code 2: nothing was sent)."""
+
+
 @dataclass(frozen=True)
 class Trigger:
     """When a recurring run fires: a KFP cron expression or a fixed interval."""
@@ -37,16 +41,16 @@ class Trigger:
     @classmethod
     def parse(cls, cron: str | None, every: str | None) -> Trigger:
         if (cron is None) == (every is None):
-            raise SubmitError("give exactly one of --cron and --every")
+            raise TriggerError("give exactly one of --cron and --every")
         if cron is not None:
             fields = cron.split()
             if len(fields) != CRON_FIELDS:
                 hint = f" (KFP's cron starts with seconds: try '0 {cron}')" if len(fields) == 5 else ""
-                raise SubmitError(f"--cron {cron!r} has {len(fields)} fields; KFP needs {CRON_FIELDS}{hint}")
+                raise TriggerError(f"--cron {cron!r} has {len(fields)} fields; KFP needs {CRON_FIELDS}{hint}")
             return cls(cron=" ".join(fields))
         match = EVERY_PATTERN.match(every.strip())
         if not match or int(match.group(1)) == 0:
-            raise SubmitError(f"--every {every!r}: use a positive number with s, m, h or d, e.g. 6h or 1d")
+            raise TriggerError(f"--every {every!r}: use a positive number with s, m, h or d, e.g. 6h or 1d")
         return cls(interval_seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2)])
 
 

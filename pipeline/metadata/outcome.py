@@ -149,15 +149,18 @@ def find_run(store, run: str | None, pipeline_name: str | None = None) -> metada
     """A pipeline run by id, unique id prefix, or the newest one when run is None or 'latest'."""
     runs = mlmd.pipeline_runs(store, pipeline_name)
     if not runs:
-        raise mlmd.StoreError("the metadata store holds no pipeline run yet")
+        raise mlmd.StoreNotFound("the metadata store holds no pipeline run yet")
     if run in (None, "latest"):
         return runs[0]
     matches = [context for context in runs if context.name == run]
     matches = matches or [context for context in runs if context.name.startswith(run)]
-    if len(matches) != 1:
+    if not matches:
         known = ", ".join(context.name for context in runs[:5])
-        problem = "no run" if not matches else f"{len(matches)} runs"
-        raise mlmd.StoreError(f"{problem} match {run!r}; newest runs: {known}")
+        raise mlmd.StoreNotFound(f"no run matches {run!r}; the newest runs are {known}")
+    if len(matches) > 1:
+        shown = ", ".join(context.name for context in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        raise mlmd.StoreNotFound(f"{len(matches)} runs match {run!r}: {shown}{more}; give more of the id")
     return matches[0]
 
 

@@ -45,12 +45,12 @@ def resolve_target(store, target: str, pipeline_name: str | None = None):
     if target.isdigit():
         found = store.get_artifacts_by_id([int(target)])
         if not found:
-            raise mlmd.StoreError(f"no artifact with id {target}")
+            raise mlmd.StoreNotFound(f"no artifact with id {target}")
         return found[0]
     if target == "latest-pushed":
         pushed = [a for a in mlmd.artifacts_by_type(store, "PushedModel") if mlmd.custom_value(a, PUSHED)]
         if not pushed:
-            raise mlmd.StoreError("no model has been pushed yet")
+            raise mlmd.StoreNotFound("no model has been pushed yet")
         return max(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
     run = find_run(store, target, pipeline_name)
     outputs = mlmd.output_artifacts(store, [e.id for e in store.get_executions_by_context(run.id)])

@@ -44,6 +44,13 @@ class StoreError(Exception):
     """The metadata store cannot be opened or holds nothing for the request."""
 
 
+class StoreNotFound(StoreError):
+    """What the user named does not exist: a store, a run, an artifact (exit 2, as a bad argument)."""
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def sqlite_connection(path: Path, read_only: bool = False) -> metadata_store_pb2.ConnectionConfig:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(path)
@@ -65,8 +72,12 @@ def connection_from_url(url: str, password: str | None = None):
     parsed = urlparse(url)
     if parsed.scheme in ("", "sqlite"):
         path = Path(unquote(parsed.path if parsed.scheme else url))
+        if path.is_dir():
+            raise StoreNotFound(f"{path} is a folder; give the store's SQLite file (metadata.sqlite in it?)")
         if not path.is_file():
-            raise StoreError(f"no metadata store at {path} (has the pipeline run yet?)")
+            raise StoreNotFound(f"no metadata store at {path} (has the pipeline run yet?)")
+        if not _is_sqlite(path):
+            raise StoreNotFound(f"{path} is not an SQLite database, so not an ML Metadata store")
         return sqlite_connection(path, read_only=True)
     if parsed.scheme == "grpc":
         client = metadata_store_pb2.MetadataStoreClientConfig()
@@ -90,7 +101,15 @@ def connection_from_url(url: str, password: str | None = None):
         if password:
             config.postgresql.password = password
         return config
-    raise StoreError(f"unsupported store URL {url!r}: use a path, mysql://, postgresql:// or grpc://")
+    raise StoreNotFound(f"unsupported store URL {url!r}: use a path, mysql://, postgresql:// or grpc://")
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as reader:
+            return reader.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
 
 
 def config_connection(config: PipelineConfig, read_only: bool = False):

@@ -218,6 +218,9 @@ def write_report(report: Report, path: Path) -> Path:
     """Writes the page atomically (a reader never sees half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(render(report), encoding="utf-8")
-    partial.replace(path)
+    try:
+        partial.write_text(render(report), encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)  # left only when the write or the rename failed
     return path

@@ -46,6 +46,11 @@ def resolve_model(choice: str, serving_dir: Path) -> Path:
             raise ConfigError(f"no complete model version in {serving_dir}: run the pipeline until it pushes")
         return serving_dir / str(versions[-1])
     path = serving_dir / choice if choice.isdigit() else Path(choice)
+    if choice.isdigit() and not path.exists():
+        versions = complete_local_versions(serving_dir)
+        known = ", ".join(str(v) for v in versions[-10:]) if versions else "none yet"
+        raise ConfigError(f"--model {choice}: no such version in {serving_dir}; "
+                          f"its complete versions: {known}")
     if not (path / PUSH_RECORD).is_file() or not (path / "saved_model.pb").is_file():
         raise ConfigError(f"--model {choice}: {path} is not a complete pushed version "
                           f"(a pushed SavedModel with its {PUSH_RECORD}); refusing to score with it")
