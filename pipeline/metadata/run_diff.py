@@ -23,7 +23,8 @@ class Change:
 
 def comparable_facts(store, run) -> dict[str, dict[str, object]]:
     """Everything diff compares, by section, for one run."""
-    sections: dict[str, dict[str, object]] = {"run": {}, "data": {}, "properties": {}, "metrics": {}}
+    sections: dict[str, dict[str, object]] = {"run": {}, "data": {}, "properties": {}, "metrics": {},
+                                               "anomalies": {}}
     sections["run"].update(facts.described_facts(run))
     for item in mlmd.component_executions(store, run):
         details = execution_details(_producing_execution(store, item.execution))
@@ -32,6 +33,9 @@ def comparable_facts(store, run) -> dict[str, dict[str, object]]:
             sections[section][f"{item.component}.{key}"] = value
     outcome = read_outcome(store, run)
     sections["run"]["anomalies"] = len(outcome.anomalies)
+    for anomaly in outcome.anomalies:  # one row per feature and split, so a new or gone anomaly shows
+        sections["anomalies"][f"[{anomaly.split}] {anomaly.feature}"] = \
+            f"{anomaly.short_description} ({anomaly.severity})"
     sections["run"]["failed_components"] = ", ".join(outcome.failed_components()) or "none"
     if outcome.verdict is not None:
         sections["run"]["blessed"] = outcome.verdict["blessed"]
