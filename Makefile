@@ -18,7 +18,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
 .PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard \
-        compile image bench run-spec
+        compile image bench run-spec fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -106,6 +106,11 @@ check-config: setup ## validate CONFIG and print it
 test: setup ## run every test (unit and end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The CI share of the fuzzing is FUZZ_CSV_EXAMPLES=600 per property (in make test).
+FUZZ_EXAMPLES ?= 10000
+fuzz: setup ## the pre-flight check and predict's reader on 10,000 generated CSV files each (hypothesis)
+	FUZZ_CSV_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz_csv.py -p no:cacheprovider $(PYTEST_ARGS)
+
 test-unit: setup ## run the tests that need no pipeline run (a few minutes)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
@@ -116,5 +121,5 @@ lint: setup ## ruff over the project
 	$(VENV)/bin/ruff check .
 
 clean: ## remove run outputs and caches (keeps .venv and data/)
-	rm -rf outputs build .pytest_cache .ruff_cache test-artifacts
+	rm -rf outputs build .pytest_cache .ruff_cache .hypothesis test-artifacts
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -101,11 +101,13 @@ def check_csv_file(path: Path, required: list[str], numeric: dict[str, type],
         return report
     try:
         with path.open(encoding="utf-8", newline="") as reader:
-            _check_rows(csv.reader(reader), report, required, numeric, non_empty)
+            rows = csv.reader(reader)
+            try:
+                _check_rows(rows, report, required, numeric, non_empty)
+            except csv.Error as error:  # the line the reader stopped on, counted as the file's lines
+                report.problems.append(f"line {max(rows.line_num, 1)}: not readable as CSV: {error}")
     except UnicodeDecodeError:
         report.problems.append(_utf8_problem(path))
-    except csv.Error as error:
-        report.problems.append(f"not a readable CSV file: {error}")
     except OSError as error:
         report.problems.append(f"cannot be read: {error.strerror or error}")
     return report
