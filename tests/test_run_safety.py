@@ -133,6 +133,9 @@ def test_killed_and_stopped_runs_leave_nothing_half_done_and_the_next_run_resume
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=60)
     assert lineage_runs(output)[0]["status"] == "running or killed"
+    why = subprocess.run(cli("why", "--store", str(layout.metadata_file)), cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert "No verdict: it stopped at Trainer (running or killed)." in why.stdout, why.stdout
 
     # SIGTERM in the Trainer of the next run: a clean stop, said as such, 128 + 15.
     stopped = start_run(small_data, output)

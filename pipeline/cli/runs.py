@@ -46,12 +46,14 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict,
                           "failed_components": outcome.failed_components(),
+                          "stopped_at": outcome.unfinished_components(), "status": outcome.status,
                           "anomalies": [row.as_dict() for row in outcome.anomalies]}, indent=2))
         return EXIT_OK
     console.print(f"Run {outcome.run_id}", highlight=False)
     if outcome.verdict is None:
-        failed = outcome.failed_components()
-        where = f"it stopped at {', '.join(failed)}" if failed else "it did not reach the Verdict"
+        stopped = outcome.unfinished_components()
+        where = f"it stopped at {', '.join(stopped)} ({outcome.status})" if stopped \
+            else "it did not reach the Verdict"
         console.print(f"  No verdict: {where}.", highlight=False)
         if outcome.stop_reason:
             console.print("  " + outcome.stop_reason.replace("\n", "\n  "), highlight=False, markup=False)

@@ -81,6 +81,10 @@ class RunOutcome:
     def failed_components(self) -> list[str]:
         return [item.component for item in self.components if item.state == "FAILED"]
 
+    def unfinished_components(self) -> list[str]:
+        """Where the run stopped: components that failed, were canceled, or were left running (killed)."""
+        return [item.component for item in self.components if item.state in ("FAILED", "CANCELED", "RUNNING")]
+
     @property
     def interrupted_by(self) -> str | None:
         """SIGTERM or SIGINT when a signal stopped the run."""
