@@ -109,7 +109,7 @@ test: setup ## run every test (unit and end-to-end)
 # The CI share of the fuzzing is FUZZ_CSV_EXAMPLES=600 per property (in make test).
 FUZZ_EXAMPLES ?= 10000
 fuzz: setup ## the pre-flight check and predict's reader on 10,000 generated CSV files each (hypothesis)
-	FUZZ_CSV_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz_csv.py -p no:cacheprovider $(PYTEST_ARGS)
+	FUZZ_CSV_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/data/test_fuzz_csv.py -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: setup ## run the tests that need no pipeline run (a few minutes)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ model has one combiner that only collects (label, prediction, weight) triples;
 the nine values are then computed at once with NumPy over the sorted
 predictions: AUC and PR-AUC exactly, at every distinct prediction, instead of
 at 10,000 fixed thresholds (they agree with TFMA's to about 1e-4;
-tests/test_binary_metrics.py compares both on real predictions).
+tests/components/test_binary_metrics.py compares both on real predictions).
 
 The metrics keep TFMA's names (``auc``, ``binary_accuracy``, …), so thresholds,
 the comparison with the baseline model, the Verdict and the report read them

@@ -166,6 +166,15 @@ def test_there_is_no_import_cycle():
     assert cycles == []
 
 
+def test_tests_sit_in_the_folder_that_mirrors_the_code_they_test():
+    tests = PROJECT_ROOT / "tests"
+    misplaced = [str(path.relative_to(PROJECT_ROOT)) for path in tests.rglob("test_*.py")
+                 if path.parent != tests and not (PROJECT_ROOT / path.parent.relative_to(tests)).is_dir()]
+    assert misplaced == []
+    assert sorted(path.name for path in tests.glob("test_*.py")) == ["test_architecture.py"], \
+        "only the whole project's rules are tested at the top of tests/"
+
+
 def test_the_runtime_never_imports_the_benchmarks():
     offenders = [str(path.relative_to(PROJECT_ROOT)) for path in modules(RUNTIME_PACKAGES)
                  if any(name.split(".")[0] == "benchmarks" for name in imported_modules(path))]

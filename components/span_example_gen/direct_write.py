@@ -4,7 +4,7 @@ TFX's ExampleGen sends every example through Beam: a Partition call to pick
 its split, then Beam's TFRecord sink, which frames and checksums each record
 in Python. Here the examples arrive in batches from the Arrow reader, each is
 assigned to its split by the same rule as TFX's (SHA-256 of its serialized
-bytes, modulo the total of the hash buckets; tests/test_example_gen.py compares
+bytes, modulo the total of the hash buckets; tests/components/test_example_gen.py compares
 both executors' splits), and each batch goes to one of a few writer threads
 that frame, checksum and compress in TensorFlow's C++ TFRecordWriter. The
 files land where WriteSplit would put them (``Split-<name>/data_tfrecord-…gz``),

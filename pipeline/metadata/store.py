@@ -14,7 +14,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from configs.settings import PipelineConfig
-from pipeline.shared.layout import OutputLayout
+from pipeline.shared.layout import METADATA_FILE, OutputLayout
 
 PIPELINE_RUN = "pipeline_run"
 PIPELINE = "pipeline"
@@ -73,7 +73,7 @@ def connection_from_url(url: str, password: str | None = None):
     if parsed.scheme in ("", "sqlite"):
         path = Path(unquote(parsed.path if parsed.scheme else url))
         if path.is_dir():
-            raise StoreNotFound(f"{path} is a folder; give the store's SQLite file (metadata.sqlite in it?)")
+            raise StoreNotFound(f"{path} is a folder; give the store's SQLite file ({METADATA_FILE} in it?)")
         if not path.is_file():
             raise StoreNotFound(f"no metadata store at {path} (has the pipeline run yet?)")
         if not _is_sqlite(path):
