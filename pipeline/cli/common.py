@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Column
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 
@@ -63,6 +67,13 @@ def require_kubeflow_section(config: PipelineConfig, config_file: Path) -> Pipel
     if config.kubeflow is None:
         raise ConfigError(f"{config_file} has no kubeflow: section (see configs/kubeflow.yaml)")
     return config
+
+
+def whole_column(header: str, values) -> Column:
+    """A table column that is never cut or wrapped (run ids, versions): the other columns give way."""
+    from rich.table import Column
+
+    return Column(header, no_wrap=True, min_width=max([len(header), *(len(str(v)) for v in values)]))
 
 
 def fixed(value: float | None) -> str:

@@ -15,7 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from configs.settings import ConfigError
-from pipeline.cli.common import EXIT_FAILED, EXIT_OK, add_store_arguments, open_store_from_arguments
+from pipeline.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_store_arguments,
+    open_store_from_arguments,
+    whole_column,
+)
 from pipeline.cli.runs import add_why_arguments
 
 GRAPH_FORMATS = ("dot", "svg", "png")
@@ -70,7 +76,8 @@ def command_runs(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return EXIT_OK
-    table = Table("run", "started", "seconds", "status", "blessed", "pushed", box=None)
+    table = Table(whole_column("run", [row.run_id for row in rows]), "started", "seconds", "status",
+                  "blessed", "pushed", box=None)
     for row in rows:
         blessed = "-" if row.blessed is None else ("yes" if row.blessed else "no")
         table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", row.status, blessed,
@@ -115,7 +122,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
 
 def command_trace(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import provenance
-    from pipeline.metadata.trace_view import trace_tree
+    from pipeline.metadata.trace_view import trace_text, trace_tree
 
     store, config = open_store_from_arguments(args)
     artifact = provenance.resolve_target(store, args.target, config.pipeline_name)
@@ -123,9 +130,10 @@ def command_trace(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(root.as_dict(), indent=2, default=str))
         return EXIT_OK
-    # In a file or pipe, never cut a line: paths and fingerprints come last on it.
-    console.print(trace_tree(root, args.downstream), crop=False,
-                  width=None if console.is_terminal else 100_000)
+    if console.is_terminal:  # a line wider than the terminal ends with "…"
+        console.print(trace_tree(root, args.downstream))
+    else:  # in a file or pipe, never cut a line: paths and fingerprints come last on it
+        print(trace_text(root, args.downstream))
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from configs.settings import ConfigError
-from pipeline.cli.common import EXIT_OK, add_store_arguments, fixed, open_store_from_arguments
+from pipeline.cli.common import EXIT_OK, add_store_arguments, fixed, open_store_from_arguments, whole_column
 
 
 def register(commands) -> None:
@@ -100,7 +100,8 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
     if not rows:
         console.print("No model has been pushed yet.")
         return EXIT_OK
-    table = Table("version", "pushed at", "run", "AUC", "accuracy", "path", box=None)
+    table = Table(whole_column("version", [row.version for row in rows]), "pushed at",
+                  whole_column("run", [row.run_id for row in rows]), "AUC", "accuracy", "path", box=None)
     for row in rows:
         table.add_row(row.version, row.pushed_at, row.run_id, fixed(row.auc), fixed(row.binary_accuracy),
                       row.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from rich.text import Text
 from rich.tree import Tree
 
 from pipeline.metadata.provenance import TraceNode
@@ -12,7 +13,7 @@ from pipeline.metadata.provenance import TraceNode
 
 def trace_tree(root: TraceNode, downstream: bool = False) -> Tree:
     direction = "downstream" if downstream else "upstream"
-    tree = Tree(f"{direction} of {_node_label(root)}", highlight=False)
+    tree = Tree(_line(f"{direction} of {_node_label(root)}"), highlight=False)
     for child in root.children:
         _add_to_tree(tree, child)
     return tree
@@ -26,9 +27,19 @@ def trace_text(root: TraceNode, downstream: bool = False) -> str:
 
 
 def _add_to_tree(tree: Tree, node: TraceNode) -> None:
-    branch = tree.add(_node_label(node), highlight=False)
+    branch = tree.add(_line(_node_label(node)), highlight=False)
     for child in node.children:
         _add_to_tree(branch, child)
+
+
+def _line(markup: str) -> Text:
+    """One tree line: never wrapped, and ended with "…" where a narrow terminal cuts it.
+
+    A wrapped or silently cut value read as another one (training.epochs=1|2).
+    """
+    text = Text.from_markup(markup, overflow="ellipsis", end="")
+    text.no_wrap = True
+    return text
 
 
 def _node_label(node: TraceNode) -> str:

@@ -183,3 +183,51 @@ def test_every_command_answers_on_a_store_of_twenty_runs_without_tensorflow(stor
     statistics_lines = lineage(store, "trace", "latest-pushed").stdout.count("ExampleStatistics #")
     assert statistics_lines >= 1
     assert lineage(big, "trace", "latest-pushed").stdout.count("ExampleStatistics #") == statistics_lines
+
+
+def at_terminal_width(command: list[str], columns: int) -> str:
+    """What a real terminal `columns` wide shows (a pty of that size; colours stripped)."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=120)
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r", "")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_at_80_columns_run_ids_stay_whole_and_cut_trace_lines_end_with_an_ellipsis(store, run_ids):
+    runs = at_terminal_width(cli("lineage", "runs", "--store", str(store)), 80)
+    for run_id in run_ids:
+        assert run_id in runs, runs
+    trace = at_terminal_width(cli("lineage", "trace", "latest-pushed", "--store", str(store)), 80)
+    lines = [line for line in trace.splitlines() if line.strip()]
+    assert lines and all(len(line) <= 80 for line in lines), trace
+    assert [line for line in lines if line.endswith("…")], "long lines are cut and say so"
+
+
+def test_trace_in_a_pipe_cuts_no_line(store):
+    tree = lineage_json(store, "trace", "latest-pushed")
+    text = lineage(store, "trace", "latest-pushed").stdout
+    assert "…" not in text
+    for node in _walk(tree):
+        if node["uri"]:
+            assert node["uri"] in text
