@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 
-from configs.settings import ConfigError
+from configs.settings import ConfigError, secret_values
 from pipeline.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -156,7 +157,8 @@ def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
     """Exit 1 when a clean playback of these spans would already trip a threshold."""
     from data.checks import load_schema
     from data.spans import span_folders
-    from pipeline.run.console import quiet_library_noise
+    from pipeline.run.console import output_to_log, quiet_library_noise
+    from pipeline.shared.layout import OutputLayout
 
     config = config_from_arguments(args)
     folders = span_folders(config.paths.data)
@@ -164,10 +166,14 @@ def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"schema drift needs a curated schema and at least two span-N/ folders under "
                           f"{config.paths.data}")
     quiet_library_noise()
-    console.print(f"measuring {len(folders)} spans of {config.paths.data} with TFDV…", highlight=False)
-    from pipeline.schema.inference import consecutive_drift
+    log = OutputLayout.of(config).log_file("schema-drift", datetime.now())
+    console.print(f"measuring {len(folders)} spans of {config.paths.data} with TFDV "
+                  f"(its output: {log})…", highlight=False)
+    from pipeline.schema.inference import consecutive_drift, unmeasured_features
 
-    rows = consecutive_drift(folders, load_schema(config.paths.schema_file))
+    schema = load_schema(config.paths.schema_file)
+    with output_to_log(log, secret_values(config)):
+        rows = consecutive_drift(folders, schema)
     console.print(f"{'feature':<24} {'comparator':<15} {'threshold':>9} {'largest':>8}  between",
                   highlight=False)
     for row in rows:
@@ -175,6 +181,10 @@ def command_schema_drift(args: argparse.Namespace, console: Console) -> int:
         flag = "" if row.within else "  ABOVE THE THRESHOLD"
         console.print(f"{row.feature:<24} {row.comparator:<15} {threshold:>9} {row.largest:>8.3f}  "
                       f"{row.between}{flag}", highlight=False, markup=False)
+    unmeasured = unmeasured_features(schema, rows)
+    if unmeasured:
+        console.print(f"not measured (no values to compare in any two consecutive spans): "
+                      f"{', '.join(unmeasured)}", highlight=False, markup=False)
     return EXIT_OK if all(row.within for row in rows) else EXIT_FAILED
 
 

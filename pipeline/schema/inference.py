@@ -123,6 +123,12 @@ def consecutive_drift(folders: list, schema: schema_pb2.Schema) -> list[DriftRow
             for name, (value, between) in sorted(largest.items())]
 
 
+def unmeasured_features(schema: schema_pb2.Schema, rows: list[DriftRow]) -> list[str]:
+    """The schema's features TFDV measured no distance for (no values to compare in any two spans)."""
+    measured = {row.feature for row in rows}
+    return sorted(feature.name for feature in schema.feature if feature.name not in measured)
+
+
 def _measuring_schema(schema: schema_pb2.Schema):
     """A copy of the schema whose comparators all have threshold 0, so TFDV reports every distance."""
     probe = schema_pb2.Schema()

@@ -55,3 +55,11 @@ def test_the_command_flags_a_drifted_span(quarters, tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = [line for line in result.stdout.splitlines() if line.startswith("payment_type ")]
     assert line.endswith("span-16 → span-17  ABOVE THE THRESHOLD"), line
+    # Every feature of the schema is either measured or named as not measured; TFDV's noise is in the log.
+    lines = result.stdout.splitlines()
+    measured = {line.split()[0] for line in lines[2:] if line and not line.startswith("not measured")}
+    [unmeasured] = [line for line in lines if line.startswith("not measured")] or [""]
+    named = set(unmeasured.partition(": ")[2].split(", ")) - {""}
+    assert measured | named == {feature.name for feature in load_schema(SCHEMA).feature}
+    assert not measured & named
+    assert "WARNING" not in result.stdout + result.stderr and "tensorflow" not in result.stderr.lower()
