@@ -72,6 +72,7 @@ def test_bad_input_is_named_and_nothing_is_written(defect, serving, tmp_path):
                 "infinite_hour": f"{data}: line 8, column trip_start_hour: 'inf' is not an integer"}[defect]
     assert expected in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+    assert "pushed" not in result.stdout, "a scoring command has nothing to say about pushing"
     assert list(tmp_path.glob("*scores*")) == [], "no output, not even a partial one"
 
 
