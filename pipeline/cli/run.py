@@ -64,10 +64,10 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     service = RunService(config, args.config)
     preflight = service.preflight()
     console.print(f"[bold]{config.pipeline_name}[/] · local run · {args.config}", highlight=False)
-    console.print(f"  data    {config.paths.data} ({preflight.rows} rows, {preflight.spans})",
+    console.print(f"  data    {config.paths.data} ({preflight.rows} rows, {preflight.inputs.description})",
                   highlight=False)
-    if preflight.ignored:
-        console.print(f"  ignored (not .csv): {', '.join(str(path) for path in preflight.ignored)}",
+    if preflight.inputs.ignored:
+        console.print(f"  ignored (not .csv): {', '.join(str(path) for path in preflight.inputs.ignored)}",
                       highlight=False, markup=False)
     console.print(f"  output  {config.paths.output}", highlight=False)
     with service.exclusive("run", args.wait, lambda message: console.print("  " + message, markup=False)):

@@ -35,20 +35,11 @@ from pipeline.shared.redaction import redact
 
 @dataclass(frozen=True)
 class Preflight:
-    """What the checks before TensorFlow found: rows to read, their spans, the input fingerprint."""
+    """What the checks before TensorFlow found: the run's inputs, their rows, the input fingerprint."""
 
     inputs: RunInputs
     rows: int
     fingerprint: str
-
-    @property
-    def spans(self) -> str:
-        return self.inputs.description
-
-    @property
-    def ignored(self) -> tuple[Path, ...]:
-        """Entries of the data folders that are not *.csv."""
-        return self.inputs.ignored
 
 
 @dataclass
