@@ -33,7 +33,9 @@ def comparable_facts(store, run) -> dict[str, dict[str, object]]:
             sections[section][f"{item.component}.{key}"] = value
     outcome = read_outcome(store, run)
     sections["run"]["anomalies"] = len(outcome.anomalies)
-    for anomaly in outcome.anomalies:  # one row per feature and split, so a new or gone anomaly shows
+    # The gate's findings (ExampleValidator's anomalies and drift), or ExampleValidator's alone without a
+    # gate; one row per split and feature, so a new or a gone anomaly shows.
+    for anomaly in outcome.gate_findings or outcome.anomalies:
         sections["anomalies"][f"[{anomaly.split}] {anomaly.feature}"] = \
             f"{anomaly.short_description} ({anomaly.severity})"
     sections["run"]["failed_components"] = ", ".join(outcome.failed_components()) or "none"
