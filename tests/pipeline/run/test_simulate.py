@@ -47,17 +47,6 @@ def test_a_drifted_span_is_stopped_and_the_spans_after_it_still_run(tmp_path):
     assert spans == [1, 2, 3, 4]
     assert [mlmd.custom_value(run, "data_spans") for run in runs] == ["span-1", "span-2", "span-3", "span-4"]
 
-    # lineage diff of the last clean span and the drifted one names the new finding.
-    import json
-
-    diff = json.loads(subprocess.run(
-        cli("lineage", "diff", runs[1].name, runs[2].name, "--json", "--store",
-            str(tmp_path / "out" / "metadata.sqlite")),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True).stdout)
-    found = [change for change in diff["changes"] if change["section"] == "anomalies"]
-    assert any("payment_type" in change["key"] and change["before"] is None and "Drift" in change["after"]
-               for change in found), found
-
 
     # The report of the stopped span says where and why it stopped.
     from bs4 import BeautifulSoup
