@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from configs.settings import ConfigError
 from pipeline.cli.common import (
@@ -114,8 +115,8 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     table = Table("artifact", "type", "uri", "properties", box=None)
     for artifact in artifacts:
-        table.add_row(str(artifact.id), artifact.type, artifact.uri,
-                      details_text(lineage.artifact_details(artifact)))
+        table.add_row(str(artifact.id), artifact.type, Text(artifact.uri),
+                      Text(details_text(lineage.artifact_details(artifact))))
     console.print(table)
     return EXIT_OK
 
@@ -151,9 +152,13 @@ def command_diff(args: argparse.Namespace, console: Console) -> int:
                           "changes": [asdict(change) for change in changes]}, indent=2, default=str))
         return EXIT_OK
     console.print(f"{run_a.name} → {run_b.name}: {len(changes)} difference(s)", highlight=False)
-    table = Table("section", "key", run_a.name, run_b.name, box=None)
+    # The key says what changed: the values give way to it when the table is too wide.
+    table = Table(whole_column("section", [change.section for change in changes]),
+                  whole_column("key", [change.key for change in changes]), run_a.name, run_b.name, box=None)
     for change in changes:
-        table.add_row(change.section, change.key, value_text(change.before), value_text(change.after))
+        # Keys and values are data, not markup: "[train] payment_type" must not lose its split.
+        table.add_row(*(Text(text) for text in (change.section, change.key, value_text(change.before),
+                                                 value_text(change.after))))
     console.print(table)
     return EXIT_OK
 

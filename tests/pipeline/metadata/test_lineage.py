@@ -231,3 +231,25 @@ def test_trace_in_a_pipe_cuts_no_line(store):
     for node in _walk(tree):
         if node["uri"]:
             assert node["uri"] in text
+
+
+def test_diff_lists_the_anomalies_a_later_run_found(store, run_ids, tmp_path):
+    """A payment type never seen before: ExampleValidator's anomaly is a row of the diff's own section."""
+    from data.generator import GeneratorSpec, generate
+    from data.prepare import load_source
+
+    output = tmp_path / "copy"
+    shutil.copytree(store.parent, output)
+    spec = GeneratorSpec(rows=300, seed=5, defects=("new_category",))
+    data = generate(spec, tmp_path / "bad", load_source())
+    stopped = subprocess.run(cli("run", "--data", str(data), "--output", str(output), *RUN_OVERRIDES),
+                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert stopped.returncode != 0, "the gate stops the run"
+    copy = output / "metadata.sqlite"
+    newest = lineage_json(copy, "runs")[0]["run_id"]
+    diff = lineage_json(copy, "diff", run_ids[-1], newest)
+    found = [change for change in diff["changes"] if change["section"] == "anomalies"]
+    payment = [change for change in found if change["key"].endswith("] payment_type")]
+    assert payment and all(change["before"] is None and change["after"] for change in payment), found
+    text = lineage(copy, "diff", run_ids[-1], newest).stdout
+    assert "[train] payment_type" in text
