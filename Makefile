@@ -17,23 +17,26 @@ PYTEST_ARGS ?=
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
                  if $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: help setup system-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard \
+.PHONY: help setup system-deps test-deps data run simulate test test-unit test-e2e lint clean check-config tensorboard \
         compile image bench run-spec fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP) system-deps ## create .venv from requirements.lock with uv, and system packages
+setup: $(STAMP) system-deps ## create .venv from requirements.lock with uv, and the Debian package a run uses
 
-# Debian packages some features and tests need: graphviz draws lineage graphs
-# (PNG/SVG); postgresql and mariadb-server are real ML Metadata backends for the
-# shared-store tests; chromium and chromium-driver load the run report in a real
-# browser. Installed when running as root (CI); otherwise the command to run is
-# printed, and the tests that need them are skipped with the reason (under CI=true
-# they fail instead: there a missing package is a broken setup).
-SYSTEM_PACKAGES := graphviz postgresql mariadb-server chromium chromium-driver
-system-deps: ## install the Debian packages above when root and missing
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages. A run needs only graphviz, which draws the lineage graph of
+# the run report and of `lineage graph` (SVG/PNG). The tests also need
+# postgresql and mariadb-server (real ML Metadata backends for the shared-store
+# tests) and chromium with chromium-driver (the run report in a real browser);
+# `make test` installs those, so a first `make run` does not wait for them.
+# Installed when running as root (CI); otherwise the command to run is printed,
+# and the tests that need them are skipped with the reason (under CI=true they
+# fail instead: there a missing package is a broken setup).
+RUN_PACKAGES  := graphviz
+TEST_PACKAGES := postgresql mariadb-server chromium chromium-driver
+define install_debian_packages
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -42,6 +45,13 @@ system-deps: ## install the Debian packages above when root and missing
 	    echo "note: missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; \
 	  fi; \
 	fi
+endef
+
+system-deps: ## install the Debian package a run uses (graphviz) when root and missing
+	$(call install_debian_packages,$(RUN_PACKAGES))
+
+test-deps: ## install the Debian packages only the tests use (database servers, browser) when root and missing
+	$(call install_debian_packages,$(TEST_PACKAGES))
 
 # --compile-bytecode writes every package's .pyc at install time. Python
 # otherwise compiles them on import, and where PYTHONDONTWRITEBYTECODE is set (as
@@ -103,7 +113,7 @@ bench: setup data ## measure: vs TFX's template (taxi CSV and 1.5M rows), reruns
 check-config: setup ## validate CONFIG and print it
 	@$(PY) -m pipeline check-config --config $(CONFIG)
 
-test: setup ## run every test (unit and end-to-end)
+test: setup test-deps ## run every test (unit and end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The CI share of the fuzzing is FUZZ_CSV_EXAMPLES=600 per property (in make test).
@@ -111,10 +121,10 @@ FUZZ_EXAMPLES ?= 10000
 fuzz: setup ## the pre-flight check and predict's reader on 10,000 generated CSV files each (hypothesis)
 	FUZZ_CSV_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/data/test_fuzz_csv.py -p no:cacheprovider $(PYTEST_ARGS)
 
-test-unit: setup ## run the tests that need no pipeline run (a few minutes)
+test-unit: setup test-deps ## run the tests that need no pipeline run (a few minutes)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
-test-e2e: setup ## run the pipeline end-to-end tests only
+test-e2e: setup test-deps ## run the pipeline end-to-end tests only
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 lint: setup ## ruff over the project
