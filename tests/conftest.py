@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def missing_system_package(reason: str) -> None:
     """A test that needs a system package: skipped with the reason on a developer's machine, failed on CI.
 
-    make setup installs the packages as root, so on CI (CI=true) a missing one
+    make setup and make test install the packages as root, so on CI (CI=true) a missing one
     is a broken setup, never a silent pass.
     """
     if os.environ.get("CI", "").lower() == "true":

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from tests.conftest import missing_system_package
 
-INSTALLED_BY = "make setup installs it as root"
+INSTALLED_BY = "make test-deps (called by make test) installs it as root"
 POSTGRES_MISSING = f"PostgreSQL server not installed (Debian package postgresql; {INSTALLED_BY})"
 MARIADB_MISSING = f"MariaDB server not installed (Debian package mariadb-server; {INSTALLED_BY})"
 

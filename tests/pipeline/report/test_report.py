@@ -158,7 +158,7 @@ def load_in_chromium(path: Path, screenshot: Path) -> tuple[list[dict], list[str
 def test_chromium_renders_every_section_without_errors_or_requests(first_run):
     if chromium_paths() is None:
         missing_system_package("Chromium and chromedriver are not installed: apt-get install chromium "
-                               "chromium-driver (make setup does so as root)")
+                               "chromium-driver (make test-deps, called by make test, does so as root)")
     _, _, path, _ = first_run
     screenshot = ARTIFACTS / "run-report.png"
     console, urls, sections = load_in_chromium(path, screenshot)
