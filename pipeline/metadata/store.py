@@ -6,11 +6,6 @@ the summary and the lineage commands answer quickly.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -19,6 +14,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from configs.settings import PipelineConfig
+from pipeline.metadata.native_log import first_glog_error, native_stderr_captured
 from pipeline.shared.layout import METADATA_FILE, OutputLayout
 
 PIPELINE_RUN = "pipeline_run"
@@ -144,44 +140,13 @@ def open_store(connection) -> metadata_store.MetadataStore:
     while the exception said only "connection pointer is NULL". Those lines are
     captured while the store opens, and the error line among them becomes the reason.
     """
-    with _native_stderr_captured() as captured:
+    with native_stderr_captured() as captured:
         try:
             return metadata_store.MetadataStore(connection)
         except Exception as error:  # MLMD raises several status error types
             failure = error
-    reason = _glog_error(captured[0]) or str(failure)
+    reason = first_glog_error(captured[0]) or str(failure)
     raise StoreError(f"cannot open the metadata store: {reason}") from None
-
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    """File descriptor 2 goes to a temporary file meanwhile; the list gets what was written to it."""
-    captured: list[str] = []
-    with tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode("utf-8", "replace"))
-
-
-GLOG_ERROR = re.compile(r"^[EF]\d{4} [^\]]*\] (.*)$")
-
-
-def _glog_error(text: str) -> str | None:
-    """The first error that glog logged, with its continuation lines, on one line."""
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        match = GLOG_ERROR.match(line)
-        if match:
-            rest = [more.strip() for more in lines[index + 1:] if more.startswith(("\t", " "))]
-            return " ".join([match.group(1).strip(), *rest])
-    return None
 
 
 @dataclass(frozen=True)
