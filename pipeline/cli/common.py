@@ -69,6 +69,12 @@ def require_kubeflow_section(config: PipelineConfig, config_file: Path) -> Pipel
     return config
 
 
+def refuse_folder(flag: str, path: Path | None, what: str) -> None:
+    """An output file argument that names a folder: one line, before anything is written."""
+    if path is not None and path.is_dir():
+        raise ConfigError(f"{flag} {path}: a folder; give the name of the {what} to write")
+
+
 def whole_column(header: str, values) -> Column:
     """A table column that is never cut or wrapped (run ids, versions): the other columns give way."""
     from rich.table import Column

@@ -89,21 +89,21 @@ def command_compile(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _package(args: argparse.Namespace, config: PipelineConfig, console: Console) -> Path:
-    if args.package is None:
-        return compile_for_kubeflow(config, args.output, console).path
-    if not args.package.is_file():
+def _given_package(args: argparse.Namespace) -> Path | None:
+    """--package, checked before anything is compiled or sent."""
+    if args.package is not None and not args.package.is_file():
         raise ConfigError(f"--package {args.package}: no such file")
     return args.package
 
 
+def _package(args: argparse.Namespace, config: PipelineConfig, console: Console) -> Path:
+    return _given_package(args) or compile_for_kubeflow(config, args.output, console).path
+
+
 def _server(args: argparse.Namespace):
-    """The KFP client, after the arguments are known to be right: a wrong one fails before any request."""
     from configs.settings import kfp_endpoint
     from pipeline.kubeflow.submit import KubeflowPipelines
 
-    if args.package is not None and not args.package.is_file():
-        raise ConfigError(f"--package {args.package}: no such file")
     if args.dry_run:
         return None
     host, token = kfp_endpoint(args.host)
@@ -121,6 +121,7 @@ def command_submit(args: argparse.Namespace, console: Console) -> int:
     from pipeline.kubeflow.submit import submit
 
     config = kubeflow_config(args)
+    _given_package(args)  # a wrong argument fails before any request
     server = _server(args)  # before compiling: a missing host fails in a second, not after TFX loads
     package = _package(args, config, console)
     plan = submit(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
@@ -134,6 +135,7 @@ def command_schedule(args: argparse.Namespace, console: Console) -> int:
 
     config = kubeflow_config(args)
     trigger = Trigger.parse(args.cron, args.every)
+    _given_package(args)  # a wrong argument fails before any request
     server = _server(args)
     package = _package(args, config, console)
     plan = schedule(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,

@@ -21,6 +21,7 @@ from pipeline.cli.common import (
     EXIT_OK,
     add_store_arguments,
     open_store_from_arguments,
+    refuse_folder,
     whole_column,
 )
 from pipeline.cli.runs import add_why_arguments
@@ -194,8 +195,7 @@ def command_graph(args: argparse.Namespace, console: Console) -> int:
 
 def graph_format(chosen: str | None, output: Path) -> str:
     """--format, or the one the file's suffix names; a suffix that names none needs --format."""
-    if output.is_dir():
-        raise ConfigError(f"--output {output}: a folder; give the name of the file to write")
+    refuse_folder("--output", output, "file")
     suffix = GRAPH_SUFFIXES.get(output.suffix.lower())
     if chosen is None and suffix is None:
         raise ConfigError(f"--output {output}: give --format (dot, svg or png) or a file ending in "

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from configs.settings import DEFAULT_CONFIG, ConfigError, load_config, secret_values
-from pipeline.cli.common import EXIT_OK
+from pipeline.cli.common import EXIT_OK, refuse_folder
 
 LARGE_FILE_ROWS = 50_000  # a progress bar from this many rows on
 
@@ -40,8 +40,7 @@ def command_predict(args: argparse.Namespace, console: Console) -> int:
     if not args.data.is_file():
         raise ConfigError(f"--data {args.data}: " + ("a folder; give a CSV file" if args.data.is_dir()
                                                      else "no such file"))
-    if args.output.is_dir():
-        raise ConfigError(f"--output {args.output}: a folder; give the name of the CSV file to write")
+    refuse_folder("--output", args.output, "CSV file")
     model = resolve_model(args.model, layout.serving_dir)
     if config.paths.schema_file is None:
         raise ConfigError("predict needs paths.schema_file: the curated schema types the input columns")

@@ -11,8 +11,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from configs.settings import ConfigError
-from pipeline.cli.common import EXIT_OK, add_store_arguments, fixed, open_store_from_arguments, whole_column
+from pipeline.cli.common import (
+    EXIT_OK,
+    add_store_arguments,
+    fixed,
+    open_store_from_arguments,
+    refuse_folder,
+    whole_column,
+)
 
 
 def register(commands) -> None:
@@ -77,8 +83,7 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     run = find_run(store, args.run, config.pipeline_name)
     store_file = Path(args.store) if args.store and Path(args.store).is_file() else None
     layout = OutputLayout.beside_store(store_file) if store_file else OutputLayout.of(config)
-    if args.output is not None and args.output.is_dir():
-        raise ConfigError(f"--output {args.output}: a folder; give the name of the HTML file to write")
+    refuse_folder("--output", args.output, "HTML file")
     path = args.output or layout.report_file(run.name)
     write_report(build_report(store, run), path)
     console.print(f"wrote {path}", highlight=False)
