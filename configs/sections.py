@@ -89,6 +89,11 @@ class TrainingConfig(StrictSection):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     # With no GPU, MirroredStrategy runs over this many logical CPU devices (>= 2).
     cpu_replicas: Annotated[int, Field(ge=1, le=64)] = 1
+    # Processes training together under MultiWorkerMirroredStrategy (>= 2):
+    # local processes on loopback, or the replicas of a TFJob on Kubeflow.
+    workers: Annotated[int, Field(ge=1, le=256)] = 1
+    # The local workers' first port (worker i listens on worker_port + i); 0: free ports.
+    worker_port: Annotated[int, Field(ge=0, le=65535)] = 0
     early_stopping_patience: Annotated[int, Field(ge=1)] = 3
     # Training steps Keras runs per call into TensorFlow. The same steps and
     # updates either way; fewer calls spend less time in Python between steps.

@@ -6,8 +6,9 @@ import json
 import logging
 import math
 
-import keras
 import tensorflow as tf
+
+from trainer.keras_choice import LEGACY, keras
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,23 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     With double_checkpoint Keras falls back on the previous epoch's copy; when
     that fails too, the backup is discarded and training starts from epoch 0,
     which costs time but never blocks the pipeline.
+
+    tf-keras (multi-worker training) has neither problem nor option: it saves
+    through tf.train.CheckpointManager, which writes a new checkpoint beside
+    the last one and then points to it. Its chief writes the backup folder and
+    the other workers write temporary folders inside it, which it removes.
     """
 
     def __init__(self, backup_dir: str):
-        super().__init__(backup_dir, double_checkpoint=True)
+        if LEGACY:
+            super().__init__(backup_dir)
+        else:
+            super().__init__(backup_dir, double_checkpoint=True)
 
     def on_train_begin(self, logs=None):
+        if LEGACY:
+            super().on_train_begin(logs)
+            return
         try:
             super().on_train_begin(logs)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
@@ -67,4 +79,4 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["learning_rate"] = float(tf.convert_to_tensor(self.model.optimizer.learning_rate))

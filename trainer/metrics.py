@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+import tensorflow as tf
+
+from trainer.keras_choice import keras
 
 
 @keras.saving.register_keras_serializable(package="taxi_tfx")
@@ -18,24 +19,23 @@ class F1Score(keras.metrics.Metric):
     def __init__(self, threshold: float = 0.5, name: str = "f1", **kwargs):
         super().__init__(name=name, **kwargs)
         self.threshold = threshold
-        self.true_positives = self.add_variable(shape=(), initializer="zeros", name="tp")
-        self.false_positives = self.add_variable(shape=(), initializer="zeros", name="fp")
-        self.false_negatives = self.add_variable(shape=(), initializer="zeros", name="fn")
+        # add_weight and TensorFlow ops: the same code under Keras 3 and tf-keras.
+        self.true_positives = self.add_weight(name="tp", shape=(), initializer="zeros")
+        self.false_positives = self.add_weight(name="fp", shape=(), initializer="zeros")
+        self.false_negatives = self.add_weight(name="fn", shape=(), initializer="zeros")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise NotImplementedError("F1Score does not support sample weights")
-        actual = ops.reshape(ops.cast(y_true, "float32") > 0.5, [-1])
-        predicted = ops.reshape(ops.cast(y_pred, "float32") > self.threshold, [-1])
-        actual = ops.cast(actual, "float32")
-        predicted = ops.cast(predicted, "float32")
-        self.true_positives.assign_add(ops.sum(actual * predicted))
-        self.false_positives.assign_add(ops.sum((1.0 - actual) * predicted))
-        self.false_negatives.assign_add(ops.sum(actual * (1.0 - predicted)))
+        actual = tf.cast(tf.reshape(tf.cast(y_true, tf.float32) > 0.5, [-1]), tf.float32)
+        predicted = tf.cast(tf.reshape(tf.cast(y_pred, tf.float32) > self.threshold, [-1]), tf.float32)
+        self.true_positives.assign_add(tf.reduce_sum(actual * predicted))
+        self.false_positives.assign_add(tf.reduce_sum((1.0 - actual) * predicted))
+        self.false_negatives.assign_add(tf.reduce_sum(actual * (1.0 - predicted)))
 
     def result(self):
         denominator = 2.0 * self.true_positives + self.false_positives + self.false_negatives
-        return ops.divide_no_nan(2.0 * self.true_positives, denominator)
+        return tf.math.divide_no_nan(2.0 * self.true_positives, denominator)
 
     def reset_state(self):
         for variable in (self.true_positives, self.false_positives, self.false_negatives):

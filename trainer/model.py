@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import keras
-
 from trainer.features import FeatureSpec, transformed_name
+from trainer.keras_choice import keras
 from trainer.metrics import F1Score
 
 

@@ -37,6 +37,8 @@ class TrainingRecord:
     # The model's hyperparameters, and whether a Tuner chose them.
     hyperparameters: dict[str, object] = field(default_factory=dict)
     tuned: bool = False
+    # Processes that trained the model together (MultiWorkerMirroredStrategy when > 1).
+    workers: int = 1
 
 
 def read_training_record(model_run_dir: str) -> dict | None:

@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
@@ -23,6 +22,7 @@ from tfx_bsl.public import tfxio
 from trainer.callbacks import LearningRateLogger, LossGuard, ResumableBackup
 from trainer.distribution import StrategyPlan, make_strategy
 from trainer.export import export_serving_model
+from trainer.keras_choice import keras
 from trainer.features import (
     LABEL_KEY,
     FeatureSpec,
@@ -33,6 +33,7 @@ from trainer.features import (
 from trainer.model import ModelHyperparameters, build_model
 from trainer.record import TRAINING_RECORD, TrainingRecord
 from trainer.tfrecords import count_gzip_records
+from trainer.workers import train_on_workers
 
 log = logging.getLogger(__name__)
 # The Keras model without the Transform graph, for analysis in Python.
@@ -45,8 +46,11 @@ TUNABLE = ("hidden_units", "learning_rate", "dropout", "embedding_dim")
 
 
 def run_fn(fn_args: Any) -> None:
-    """Trains and exports the model (TFX Trainer entry point)."""
-    train_and_export(fn_args)
+    """Trains and exports the model (TFX Trainer entry point), on training.workers processes."""
+    if int(fn_args.custom_config["training"].get("workers", 1)) > 1:
+        train_on_workers(fn_args)
+    else:
+        train_and_export(fn_args)
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,18 @@ def load_training_data(fn_args: Any, training: dict[str, Any], global_batch: int
     )
 
 
-def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecord:
-    """run_fn's work; extra_callbacks run after the standard ones (trainer.standalone uses it)."""
+def train_and_export(fn_args: Any, extra_callbacks: tuple = (), strategy_and_plan: tuple | None = None
+                     ) -> TrainingRecord:
+    """Trains in this process; extra_callbacks run after the standard ones (trainer.standalone uses it).
+
+    A multi-worker process (trainer.worker) passes the strategy it created first.
+    """
     config = fn_args.custom_config
     # The Tuner's best values, when a Tuner ran, replace the configured ones.
     tuned = tuned_values(getattr(fn_args, "hyperparameters", None))
     training = {**config["training"], **tuned}
+    strategy, plan = strategy_and_plan or make_strategy(int(training["cpu_replicas"]))
     keras.utils.set_random_seed(int(training["seed"]))
-    strategy, plan = make_strategy(int(training["cpu_replicas"]))
     per_replica = int(training["batch_size_per_replica"])
     global_batch = per_replica * strategy.num_replicas_in_sync
     log.info("Batch: %d per replica x %d replicas = %d", per_replica, strategy.num_replicas_in_sync,
@@ -129,6 +137,7 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = ()) -> TrainingRecor
     model.save(os.path.join(fn_args.model_run_dir, KERAS_MODEL_FILE))
     record = TrainingRecord(
         strategy=plan.kind,
+        workers=plan.workers,
         devices=list(plan.devices),
         replicas=strategy.num_replicas_in_sync,
         batch_size_per_replica=per_replica,

@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from tfx.components.trainer import fn_args_utils
     from tfx.types import standard_artifacts
 
+    from trainer.record import read_training_record
     from trainer.run import train_and_export
+    from trainer.workers import train_on_workers
 
     examples = standard_artifacts.Examples()
     examples.uri = latest_artifact(os.path.join(args.pipeline_root, "Transform", "transformed_examples", "*"))
@@ -71,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     fn_args.serving_model_dir = os.path.join(args.work_dir, "serving_model")
     fn_args.model_run_dir = os.path.join(args.work_dir, "model_run")
 
+    def train(fn_args, extra) -> dict:
+        """Trains as run_fn does; --interrupt-after-epochs needs a single process."""
+        if config.training.workers > 1:
+            train_on_workers(fn_args)
+            return read_training_record(fn_args.model_run_dir)
+        return train_and_export(fn_args, extra).__dict__
+
     class InterruptAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch + 1 >= args.interrupt_after_epochs:
@@ -78,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
 
     extra = (InterruptAfter(),) if args.interrupt_after_epochs else ()
     try:
-        record = train_and_export(fn_args, extra)
+        record = train(fn_args, extra)
     except Exception as error:  # reported as data to the caller
         print(json.dumps({"error": type(error).__name__, "message": str(error)}))
         return 0
-    print(json.dumps({"record": record.__dict__, "model_run_dir": fn_args.model_run_dir,
+    print(json.dumps({"record": record, "model_run_dir": fn_args.model_run_dir,
                       "serving_model_dir": fn_args.serving_model_dir, "transform_graph": graph.uri}))
     return 0
 
