@@ -28,6 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     trainer_bench.add_argument("--epochs", type=int, default=3)
     trainer_bench.add_argument("--results", type=Path, default=Path("outputs/bench/trainer.json"))
     trainer_bench.set_defaults(handler=command_trainer)
+    workers_bench = commands.add_parser(
+        "workers", help="the Trainer on 1 vs 2 worker processes, alternating, at two data sizes")
+    workers_bench.add_argument("--work", type=Path, default=Path("outputs/bench/work"),
+                               help="scratch folder; reuses its scale-N-default runs of `bench all` "
+                                    "(default: outputs/bench/work)")
+    workers_bench.add_argument("--sizes", default="150000,1500000",
+                               help="rows, comma-separated (default: 150000,1500000)")
+    workers_bench.add_argument("--pairs", type=int, default=2, help="1/2-worker pairs per size (default: 2)")
+    workers_bench.add_argument("--epochs", type=int, default=2, help="epochs per training (default: 2)")
+    workers_bench.add_argument("--quiet-wait", type=float, default=300.0, metavar="SECONDS",
+                               help="before each pair, wait up to this long for quiet (default: 300)")
+    workers_bench.add_argument("--update-docs", action="store_true",
+                               help="also store the results under 'workers' in docs/benchmarks.json "
+                                    "and render docs/benchmarks.md again")
+    workers_bench.set_defaults(handler=command_workers)
     all_bench = commands.add_parser(
         "all", help="versus TFX's template, cached rerun, scale, trainer, start-up; "
                     "writes docs/benchmarks.md")
@@ -77,6 +92,29 @@ def command_trainer(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def command_workers(args: argparse.Namespace, console: Console) -> int:
+    from benchmarks.workers import bench_workers
+
+    results = bench_workers(args.work.resolve(), list(_sizes(args.sizes)), args.pairs, args.epochs,
+                            args.quiet_wait, lambda line: console.print("  " + line, highlight=False))
+    results["command"] = " ".join(["python -m benchmarks", *sys.argv[1:]])
+    target = args.work / "workers.json"
+    target.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for size in results["sizes"]:
+        console.print(f"{size['rows']:,} rows: wall s {size['wall_seconds']}, examples/s "
+                      f"{size['examples_per_second']}, ratio 2/1 {size['wall_ratio_2_over_1']}",
+                      highlight=False)
+    if args.update_docs:
+        from benchmarks.docs import write_bench_docs
+
+        docs_results = Path("docs/benchmarks.json")
+        merged = {**json.loads(docs_results.read_text(encoding="utf-8")), "workers": results}
+        docs_results.write_text(json.dumps(merged, indent=2), encoding="utf-8")
+        write_bench_docs(merged, docs_results, Path("docs"))
+    console.print(f"results {target}", highlight=False)
+    return EXIT_OK
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     return () if text.strip() in ("", "none") else tuple(int(item) for item in text.split(","))
 
@@ -87,7 +125,7 @@ def command_all(args: argparse.Namespace, console: Console) -> int:
 
     if args.smoke:
         plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,),
-                         modes_at=(), scale_overrides=("training.epochs=1",), trainer_pairs=0,
+                         modes_at=(), scale_overrides=("training.epochs=1",), trainer_pairs=0, worker_pairs=0,
                          evaluator_examples=100, lineage_runs=10, quiet_wait_seconds=0)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:

@@ -40,6 +40,8 @@ class BenchPlan:
     modes_at: tuple[int, ...] = (150_000,)  # sizes also run with the other BEAM_MODES
     scale_overrides: tuple[str, ...] = ()
     trainer_pairs: int = 3
+    worker_sizes: tuple[int, ...] = (150_000, 1_500_000)  # the Trainer on 1 vs 2 worker processes
+    worker_pairs: int = 2
     lineage_runs: int = 1_000               # the store the lineage commands are timed on
     evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
@@ -105,6 +107,12 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
     if plan.trainer_pairs and pairs:
         results["trainer"] = bench_trainer(OutputLayout(plan.work / "ours-0").pipeline_root,
                                            plan.trainer_pairs, 3, lambda line: report("trainer " + line))
+    if plan.worker_pairs and plan.worker_sizes:
+        from benchmarks.workers import bench_workers
+
+        results["workers"] = bench_workers(plan.work, list(plan.worker_sizes), plan.worker_pairs, 2,
+                                           plan.quiet_wait_seconds, lambda line: report("workers " + line))
+        save(results)
     results["startup"] = bench_startup(plan.work, logs, pairs)
     if plan.lineage_runs and pairs:
         first_store = OutputLayout(plan.work / "ours-0").metadata_file

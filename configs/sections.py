@@ -227,6 +227,12 @@ class KubeflowConfig(StrictSection):
     # Beam for the data components inside the pods; replaces the top-level beam_args.
     beam_args: list[str] = Field(default_factory=lambda: ["--direct_running_mode=multi_processing",
                                                            "--direct_num_workers=0"])
+    # With training.workers >= 2 the Trainer task creates a TFJob here (null: the
+    # namespace of the pipeline's own pods) through this Kubernetes API (null: in-cluster).
+    tfjob_namespace: str | None = None
+    kubernetes_api: str | None = None
+    # nvidia.com/gpu limit of each TFJob replica (0: CPU only).
+    tfjob_gpus_per_worker: Annotated[int, Field(ge=0, le=64)] = 0
 
     @field_validator("image")
     @classmethod

@@ -123,11 +123,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class FakeKfpServer:
-    """Context manager: a FakeKfp served on 127.0.0.1 at a free port."""
+class LoopbackServer:
+    """Context manager: a fake API (anything with handle(Request)) served on 127.0.0.1 at a free port."""
 
-    def __enter__(self) -> FakeKfpServer:
-        self.fake = FakeKfp()
+    def __init__(self, fake) -> None:
+        self.fake = fake
+
+    def __enter__(self):
         handler = type("Handler", (_Handler,), {"fake": self.fake})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.host = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -138,3 +140,10 @@ class FakeKfpServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeKfpServer(LoopbackServer):
+    """A FakeKfp served on loopback."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeKfp())

@@ -22,7 +22,6 @@ from tfx_bsl.public import tfxio
 from trainer.callbacks import LearningRateLogger, LossGuard, ResumableBackup
 from trainer.distribution import StrategyPlan, make_strategy
 from trainer.export import export_serving_model
-from trainer.keras_choice import keras
 from trainer.features import (
     LABEL_KEY,
     FeatureSpec,
@@ -30,10 +29,11 @@ from trainer.features import (
     label_spec_from_config,
     vocabulary_filename,
 )
+from trainer.keras_choice import keras
 from trainer.model import ModelHyperparameters, build_model
 from trainer.record import TRAINING_RECORD, TrainingRecord
 from trainer.tfrecords import count_gzip_records
-from trainer.workers import train_on_workers
+from trainer.workers import WorkerSpec, run_local_workers
 
 log = logging.getLogger(__name__)
 # The Keras model without the Transform graph, for analysis in Python.
@@ -51,6 +51,21 @@ def run_fn(fn_args: Any) -> None:
         train_on_workers(fn_args)
     else:
         train_and_export(fn_args)
+
+
+def train_on_workers(fn_args: Any) -> None:
+    """run_fn with training.workers >= 2: on local processes, or as a TFJob (custom_config["launcher"])."""
+    config = fn_args.custom_config
+    training = config["training"]
+    spec = WorkerSpec.from_fn_args(fn_args)
+    launcher = config.get("launcher") or {"kind": "local"}
+    if launcher["kind"] == "tfjob":
+        from trainer.tfjob import run_tfjob
+
+        run_tfjob(spec, int(training["workers"]), launcher)
+    else:
+        run_local_workers(spec, int(training["workers"]), int(training.get("worker_port", 0)),
+                          log_dir=os.path.join(config["backup_root"], "worker-logs"))
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,8 @@ def train_and_export(fn_args: Any, extra_callbacks: tuple = (), strategy_and_pla
         model = build_model(data.spec, data.categorical_sizes, hparams)
 
     backup_dir = backup_directory(config["backup_root"], fn_args.train_files, training)
-    resumed = tf.io.gfile.exists(backup_dir)
+    # tf-keras empties its backup folder at the end but leaves the folder.
+    resumed = tf.io.gfile.exists(backup_dir) and bool(tf.io.gfile.listdir(backup_dir))
     started = time.perf_counter()
     history = model.fit(
         data.train_dataset,

@@ -17,6 +17,7 @@ import argparse
 import glob
 import json
 import os
+import signal
 import sys
 
 from configs.settings import DEFAULT_CONFIG, load_config
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides, check_paths=False)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # SIGTERM unwinds like Ctrl-C, so that multi-worker training stops its workers on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     from trainer.distribution import configure_devices
 
@@ -52,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfx.types import standard_artifacts
 
     from trainer.record import read_training_record
-    from trainer.run import train_and_export
-    from trainer.workers import train_on_workers
+    from trainer.run import train_and_export, train_on_workers
 
     examples = standard_artifacts.Examples()
     examples.uri = latest_artifact(os.path.join(args.pipeline_root, "Transform", "transformed_examples", "*"))

@@ -66,7 +66,8 @@ def train(spec: WorkerSpec, role: WorkerRole) -> None:
 
     # The strategy first: collective ops must be configured before any other op.
     strategy, plan = make_multi_worker_strategy(role.count)
-    scratch = None if role.is_chief else tempfile.mkdtemp(prefix=f"worker-{role.index}-", dir=spec.scratch_root)
+    scratch = None if role.is_chief else tempfile.mkdtemp(prefix=f"worker-{role.index}-",
+                                                          dir=spec.scratch_root)
     try:
         from trainer.run import train_and_export
 

@@ -50,6 +50,8 @@ WORKERS_PER_CORE = 4
 # How long a stopped worker gets to exit after SIGTERM before SIGKILL.
 STOP_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.2
+# The launcher's temporary folder (the non-chief workers' outputs), in the system's temp folder.
+SCRATCH_PREFIX = "taxi-tfx-workers-"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -132,8 +134,10 @@ def check_local_workers(workers: int, worker_port: int) -> None:
 
 
 def port_is_free(port: int) -> bool:
-    # TensorFlow's gRPC server binds 0.0.0.0:<port>, whatever TF_CONFIG names.
+    """Nothing listens on the port. Probed as gRPC binds: 0.0.0.0, whatever TF_CONFIG names, and with
+    SO_REUSEADDR, so that the TIME_WAIT connections a stopped training leaves do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("0.0.0.0", port))
         except OSError:
@@ -146,7 +150,8 @@ def choose_ports(workers: int, worker_port: int) -> list[int]:
     if worker_port:
         return list(range(worker_port, worker_port + workers))
     with contextlib.ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(workers)]
+        probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                  for _ in range(workers)]
         for probe in probes:
             probe.bind(("0.0.0.0", 0))
         return [probe.getsockname()[1] for probe in probes]
@@ -156,7 +161,7 @@ def run_local_workers(spec: WorkerSpec, workers: int, worker_port: int, log_dir:
     """Trains on `workers` local processes; returns when all succeeded, raises WorkerLost otherwise."""
     check_local_workers(workers, worker_port)
     os.makedirs(log_dir, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix="taxi-tfx-workers-")
+    scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
     ports = choose_ports(workers, worker_port)
     spec_json = WorkerSpec(**{**asdict(spec), "scratch_root": scratch}).to_json()
     logs = [os.path.join(log_dir, f"worker-{index}.log") for index in range(workers)]
@@ -258,17 +263,3 @@ def stop_workers(processes: list[subprocess.Popen]) -> None:
             process.kill()
             process.wait()
 
-
-def train_on_workers(fn_args: Any) -> None:
-    """run_fn with training.workers >= 2: on local processes, or as a TFJob (custom_config["launcher"])."""
-    config = fn_args.custom_config
-    training = config["training"]
-    spec = WorkerSpec.from_fn_args(fn_args)
-    launcher = config.get("launcher") or {"kind": "local"}
-    if launcher["kind"] == "tfjob":
-        from trainer.tfjob import run_tfjob
-
-        run_tfjob(spec, int(training["workers"]), launcher)
-    else:
-        run_local_workers(spec, int(training["workers"]), int(training.get("worker_port", 0)),
-                          log_dir=os.path.join(config["backup_root"], "worker-logs"))

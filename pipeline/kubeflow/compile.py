@@ -102,6 +102,12 @@ def kubeflow_pipeline_inputs(config: PipelineConfig) -> PipelineInputs:
                          "on Kubeflow use window: 1")
     state = KubeflowStateLayout(kubeflow.state_dir)
     transform_config, trainer_config = component_configs(config, state.trainer_backups)
+    if config.training.workers > 1:
+        # Read by trainer.workers.train_on_workers inside the Trainer's pod.
+        trainer_config["launcher"] = {"kind": "tfjob", "image": kubeflow.image,
+                                      "namespace": kubeflow.tfjob_namespace,
+                                      "kubernetes_api": kubeflow.kubernetes_api,
+                                      "gpus_per_worker": kubeflow.tfjob_gpus_per_worker}
     pattern = f"{SPAN_PREFIX}*/*.csv" if config.spans == "all" else f"{SPAN_PREFIX}{{SPAN}}/*.csv"
     return PipelineInputs(
         pipeline_name=config.pipeline_name,

@@ -116,7 +116,8 @@ def artifact_details(artifact) -> dict[str, object]:
             details[key] = value
     record = read_training_record(artifact.uri) if artifact.type in mlmd.type_names("ModelRun") else None
     if record:
-        details.update({"strategy": record.get("strategy"), "replicas": record.get("replicas"),
+        details.update({"strategy": record.get("strategy"), "workers": record.get("workers", 1),
+                        "replicas": record.get("replicas"),
                         "global_batch_size": record.get("global_batch_size"),
                         "epochs_run": record.get("epochs_run")})
         if record.get("tuned"):

@@ -94,6 +94,16 @@ def explain_error(error: BaseException | None, layout: OutputLayout) -> str:
     return text
 
 
+def check_training_workers(config: PipelineConfig) -> None:
+    """training.workers fits this machine, and a fixed training.worker_port is free (else ConfigError)."""
+    from trainer.workers import WorkerConfigError, check_local_workers
+
+    try:
+        check_local_workers(config.training.workers, config.training.worker_port)
+    except WorkerConfigError as error:
+        raise ConfigError(str(error)) from None
+
+
 def check_writable(layout: OutputLayout) -> None:
     """The output and serving folders (or the nearest folders that exist above them) take new files.
 
@@ -125,6 +135,7 @@ class RunService:
         from pipeline.run.freshness import input_fingerprint
 
         check_writable(self.layout)
+        check_training_workers(self.config)
         inputs = RunInputs.of(self.config)
         try:
             rows = check_input_data(self.config, inputs)

@@ -89,6 +89,8 @@ CASES = [
     ("run --config {dir}", "config file {dir} is a folder"),
     ("run --set training.epocs=3 --output {out}", "--set training.epocs=3: training.epocs: unknown key"),
     ("run --set training.epochs=ten --output {out}", "--set training.epochs=ten: training.epochs: "),
+    ("run --set training.workers=0 --output {out}",
+     "--set training.workers=0: training.workers: Input should be greater than or equal to 1"),
     ("check-config --set training.epochs", "override 'training.epochs' must look like dotted.key=value"),
     ("simulate --data {missing} --output {out}", "--data: no such file or folder: {missing}"),
     ("schema infer --data {missing}", "--data: no such file or folder: {missing}"),
@@ -149,3 +151,28 @@ def test_a_mistake_ends_in_one_line_naming_it_and_exit_code_2(arguments, expecte
     assert "Traceback" not in text
     after = sorted(path.relative_to(place["tmp"]) for path in place["tmp"].rglob("*"))
     assert after == before, "a refused command left files behind"
+
+
+@pytest.mark.parametrize("problem", ["too many workers", "a port in use"])
+def test_training_workers_the_machine_cannot_run_stop_the_run_before_anything_starts(problem, tmp_path):
+    """The pre-flight check, in the project folder (the default data and schema), exit 2, nothing written."""
+    import socket
+    import subprocess
+
+    from data.prepare import packaged_taxi_csv
+    from tests.conftest import cli
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = (["--set", "training.workers=200"] if problem == "too many workers"
+                    else ["--set", "training.workers=2", "--set", f"training.worker_port={port}"])
+        ran = subprocess.run(cli("run", "--data", str(packaged_taxi_csv()), "--output", str(tmp_path / "out"),
+                                 *settings), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    last = (ran.stdout + ran.stderr).strip().splitlines()[-1]
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    expected = ("training.workers=200: this machine holds at most " if problem == "too many workers"
+                else f"training.worker_port={port}: port {port} is in use")
+    assert expected in last and "Traceback" not in ran.stderr
+    assert not (tmp_path / "out").exists()

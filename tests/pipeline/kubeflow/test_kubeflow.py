@@ -8,6 +8,7 @@ folders in place of object storage.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -121,6 +122,26 @@ def test_an_unpinned_image_is_rejected(tmp_path):
         with pytest.raises(ConfigError, match="kubeflow.image"):
             kubeflow_config(tmp_path, **{"kubeflow.image": image})
 
+
+
+def trainer_custom_config(raw_spec: dict) -> dict:
+    parameters = raw_spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+    return json.loads(parameters["custom_config"]["runtimeValue"]["constant"])
+
+
+@pytest.mark.unit
+def test_with_workers_the_compiled_trainer_creates_a_tfjob_of_the_pipelines_image(compiled, tmp_path):
+    from pipeline.kubeflow.compile import compile_pipeline
+
+    root, first, _ = compiled
+    assert "launcher" not in trainer_custom_config(yaml.safe_load(first.path.read_text()))
+    config = kubeflow_config(root, **{"training.workers": "3", "kubeflow.tfjob_namespace": "team-a",
+                                      "kubeflow.tfjob_gpus_per_worker": "2"})
+    spec = compile_pipeline(config, tmp_path / "workers.yaml")
+    custom = trainer_custom_config(yaml.safe_load(spec.path.read_text()))
+    assert custom["training"]["workers"] == 3
+    assert custom["launcher"] == {"kind": "tfjob", "image": IMAGE, "namespace": "team-a",
+                                  "kubernetes_api": None, "gpus_per_worker": 2}
 
 
 def dotted_paths(spec: dict) -> set[str]:
