@@ -59,7 +59,7 @@ def bench_workers(work: Path, sizes: list[int], pairs: int, epochs: int, quiet_w
             data = generate(GeneratorSpec(rows=size, seed=1), work / f"data-{size}", source)
             output = work / f"workers-{size}"
             if not OutputLayout(output).pipeline_root.exists():
-                run_ours(data, output, ["--set", "training.epochs=1"], work / "logs" / f"workers-{size}.log")
+                run_ours(data, output, ["training.epochs=1"], work / "logs" / f"workers-{size}.log")
             root = OutputLayout(output).pipeline_root
         runs: dict[int, list[dict]] = {n: [] for n in WORKER_COUNTS}
         states = []
