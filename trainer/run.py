@@ -234,9 +234,12 @@ def make_dataset(file_pattern, data_accessor, schema, batch_size: int, seed: int
     # Transform also emits evaluation-only features (slice buckets); the model takes its inputs.
     dataset = dataset.map(lambda features, label: ({name: features[name] for name in inputs}, label))
     options = tf.data.Options()
-    # Shard by element: correct for any number of workers. With one worker
-    # (MirroredStrategy) it is a no-op and each replica takes its share of every
-    # global batch.
+    # Shard by element (DATA): each worker keeps every N-th element, so each
+    # example is trained on by one worker per epoch; the same shuffle seed on
+    # every worker keeps their orders equal. Not FILE (what AUTO picks for
+    # TFRecords): Transform writes as many files as Beam chose, one on the taxi
+    # data, and file sharding fails with fewer files than workers. With one
+    # process it is a no-op and each replica takes its share of a global batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 

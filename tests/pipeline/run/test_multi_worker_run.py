@@ -8,6 +8,7 @@ Pusher run unchanged on the chief's model.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 
 import pytest
@@ -71,3 +72,27 @@ def test_the_workers_logs_are_kept_and_no_worker_outlives_the_run(runs):
             if "trainer.worker" in (command := " ".join(p.info["cmdline"] or []))
             and str(runs[2]["output"]) in command]
     assert mine == []
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_run_stopped_while_its_workers_train_leaves_no_worker(how, taxi_sample_dir, tmp_path):
+    """SIGTERM or Ctrl-C of `python -m pipeline run` itself, once the Trainer's workers run."""
+    import psutil
+
+    from tests.trainer.test_multi_worker import assert_nothing_left, ports_of, workers_of
+
+    run = subprocess.Popen(cli("run", "--data", str(taxi_sample_dir), "--output", str(tmp_path / "out"),
+                               "--set", "training.workers=2", "--set", "training.epochs=50",
+                               "--set", "training.early_stopping_patience=100"),
+                           cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers = workers_of(run)
+    ports = ports_of(workers)
+    run.send_signal(how)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 128 + how, output[-3000:]
+    assert_nothing_left(workers, ports)
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    why = subprocess.run(cli("why", "--store", str(tmp_path / "out" / "metadata.sqlite")),
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert how.name in why.stdout + why.stderr
