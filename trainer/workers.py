@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 LEGACY_KERAS_ENV = "TAXI_TFX_LEGACY_KERAS"
 # A worker that fails prints this, then its error as JSON, as its last line.
 WORKER_ERROR_PREFIX = "taxi-tfx-worker-error: "
-# Measured: a worker training the taxi model peaks at about 1.1 GiB RSS
-# (docs/training.md); the margin leaves room for the page cache and the run.
+# Measured here (/proc/PID/status, two workers on the Transform output of the
+# taxi CSV): a worker's VmRSS reached about 1.1 GiB; the margin leaves room for
+# the page cache and the run's own process.
 WORKER_MEMORY_BYTES = int(1.5 * 2**30)
 WORKERS_PER_CORE = 4
 # How long a stopped worker gets to exit after SIGTERM before SIGKILL.
