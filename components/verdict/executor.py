@@ -14,7 +14,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.artifact_types import STANDS_IN_FOR_CANDIDATE
-from components.verdict.verdict import OVERALL, VERDICT_FILE, build_verdict
+from components.verdict.verdict import OVERALL, VERDICT_FILE, build_verdict, describe_slice
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
@@ -78,17 +78,6 @@ def metrics_by_model(evaluation_uri: str) -> dict[str, dict[str, dict[str, float
             by_slice = result.setdefault(key.model_name, {}).setdefault(slice_name, {})
             by_slice[key.name] = value.double_value.value
     return result
-
-
-def describe_slice(slice_key) -> str:
-    parts = []
-    for single in slice_key.single_slice_keys:
-        kind = single.WhichOneof("kind")
-        value = getattr(single, kind) if kind else ""
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        parts.append(f"{single.column}={value}")
-    return ", ".join(parts) or OVERALL
 
 
 def write_blessing(blessing: types.Artifact, model: types.Artifact, blessed: bool) -> None:

@@ -20,14 +20,14 @@ VERDICT_FILE = "verdict.json"
 OVERALL = "Overall"
 # Metrics that mean nothing on a slice holding one class only.
 NEED_BOTH_CLASSES = {"auc", "auc_precision_recall", "precision", "recall"}
-LOWER_BOUND, CHANGE = "lower bound", "change vs baseline"
+LOWER_BOUND, UPPER_BOUND, CHANGE = "lower bound", "upper bound", "change vs baseline"
 
 
 @dataclass(frozen=True)
 class Check:
     slice: str
     metric: str
-    kind: str  # LOWER_BOUND or CHANGE
+    kind: str  # LOWER_BOUND, UPPER_BOUND (TFMA's thresholds only) or CHANGE
     value: float | None
     bound: float
     passed: bool
@@ -40,7 +40,8 @@ class Check:
             baseline = "none" if self.baseline_value is None else f"{self.baseline_value:.4f}"
             return (f"{status} {self.slice} {self.metric} {value} vs baseline {baseline} "
                     f"(max drop {-self.bound:.4f})")
-        return f"{status} {self.slice} {self.metric} {value} >= {self.bound:.4f}"
+        relation = "<=" if self.kind == UPPER_BOUND else ">="
+        return f"{status} {self.slice} {self.metric} {value} {relation} {self.bound:.4f}"
 
 
 @dataclass
@@ -60,6 +61,18 @@ class Verdict:
         head = "BLESSED" if self.blessed else "NOT BLESSED"
         baseline = "against the last blessed model" if self.has_baseline else "no baseline yet"
         return [f"{head} ({baseline})", *(check.one_line() for check in self.checks)]
+
+
+def describe_slice(slice_key) -> str:
+    """A TFMA SliceKey as the Verdict, `why` and the report name it: "payment_type=Cash", or "Overall"."""
+    parts = []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        parts.append(f"{single.column}={value}")
+    return ", ".join(parts) or OVERALL
 
 
 def _finite(value):

@@ -6,6 +6,8 @@ Every handler has the signature ``handler(args, console) -> exit code``.
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,8 @@ def add_store_arguments(parser: argparse.ArgumentParser, json_output: bool = Tru
     parser.add_argument("--store", help="metadata store instead of the config's: SQLite path, "
                         "mysql://user@host:port/db, postgresql://user@host:port/db or grpc://host:port "
                         "(password from the TAXI_TFX_METADATA_PASSWORD environment variable)")
+    parser.add_argument("--pipeline", help="which pipeline of the store to read (default: the store's only "
+                        "one, else the configuration's pipeline_name)")
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -53,14 +57,33 @@ def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
     return load_config(args.config, args.overrides, values=values, sources=FLAG_SOURCES)
 
 
-def open_store_from_arguments(args: argparse.Namespace):
-    """(store, config) for the read-only commands: --store, else the config's store, never created."""
+@dataclass(frozen=True)
+class OpenedStore:
+    """What a read-only command reads: the store, the configuration, and the pipeline chosen once."""
+
+    store: object
+    config: PipelineConfig
+    pipeline: str | None
+
+
+def open_store_from_arguments(args: argparse.Namespace) -> OpenedStore:
+    """--store, else the config's store (never created), and --pipeline, else the store's or the config's.
+
+    When the store holds several pipelines, the one chosen is said on stderr,
+    so that --json output stays clean.
+    """
     from pipeline.metadata import store as mlmd
+    from pipeline.metadata.pipelines import choose_pipeline
 
     config = load_config(args.config, check_paths=False)
     if args.store:
-        return mlmd.open_store(mlmd.connection_from_url(args.store, config.metadata_password())), config
-    return mlmd.open_store(mlmd.config_connection(config, read_only=True)), config
+        store = mlmd.open_store(mlmd.connection_from_url(args.store, config.metadata_password()))
+    else:
+        store = mlmd.open_store(mlmd.config_connection(config, read_only=True))
+    choice = choose_pipeline(store, getattr(args, "pipeline", None), config.pipeline_name)
+    if choice.note:
+        print(f"note: {choice.note}", file=sys.stderr)
+    return OpenedStore(store, config, choice.name)
 
 
 def require_kubeflow_section(config: PipelineConfig, config_file: Path) -> PipelineConfig:
@@ -82,5 +105,5 @@ def whole_column(header: str, values) -> Column:
     return Column(header, no_wrap=True, min_width=max([len(header), *(len(str(v)) for v in values)]))
 
 
-def fixed(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def fixed(value: float | None, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.4f}"

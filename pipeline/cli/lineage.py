@@ -73,15 +73,16 @@ def register(commands) -> None:
 def command_runs(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata.lineage import list_runs
 
-    store, config = open_store_from_arguments(args)
-    rows = list_runs(store, config.pipeline_name, args.limit)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    rows = list_runs(store, opened.pipeline, args.limit)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return EXIT_OK
     table = Table(whole_column("run", [row.run_id for row in rows]), "started", "seconds", "status",
                   "blessed", "pushed", box=None)
     for row in rows:
-        blessed = "-" if row.blessed is None else ("yes" if row.blessed else "no")
+        blessed = f"- ({row.no_verdict_brief})" if row.blessed is None else ("yes" if row.blessed else "no")
         table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", row.status, blessed,
                       row.pushed_version or "-")
     console.print(table)
@@ -91,16 +92,20 @@ def command_runs(args: argparse.Namespace, console: Console) -> int:
 def command_show(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import lineage
     from pipeline.metadata import store as mlmd
-    from pipeline.metadata.outcome import find_run
+    from pipeline.metadata.outcome import find_run, read_outcome
     from pipeline.metadata.trace_view import details_text
 
-    store, config = open_store_from_arguments(args)
-    run = find_run(store, args.run, config.pipeline_name)
-    executions = mlmd.component_executions(store, run)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    run = find_run(store, args.run, opened.pipeline)
+    outcome = read_outcome(store, run)
+    executions = outcome.components
     artifacts = mlmd.output_artifacts(store, [item.execution.id for item in executions])
     if args.json:
         print(json.dumps({
             "run_id": run.name,
+            "decision": decision_line(outcome), "blessed": outcome.blessed,
+            "overall_metrics": (outcome.verdict or {}).get("slices", {}).get("Overall"),
             "executions": [{"id": i.execution.id, "component": i.component, "state": i.state,
                             "seconds": i.seconds,
                             "details": lineage.execution_details(i.execution)}
@@ -110,6 +115,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
         }, indent=2, default=str))
         return EXIT_OK
     console.print(f"Run {run.name}", highlight=False)
+    console.print(f"Decision: {decision_line(outcome)}", highlight=False, markup=False)
     table = Table("execution", "component", "state", "seconds", box=None)
     for item in executions:
         table.add_row(str(item.execution.id), item.component, item.state, f"{item.seconds:.1f}")
@@ -122,12 +128,25 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def decision_line(outcome) -> str:
+    """`BLESSED by the Evaluator · auc 0.9830 · binary_accuracy 0.9834`, or why there is no decision."""
+    verdict = outcome.verdict
+    if verdict is None:
+        return f"none: {outcome.missing_verdict}"
+    head = "BLESSED" if outcome.blessed else "NOT BLESSED"
+    overall = verdict["slices"].get("Overall", {})
+    metrics = [f"{name} {overall[name]:.4f}" for name in ("auc", "binary_accuracy")
+               if overall.get(name) is not None]
+    return " · ".join([f"{head} by the {verdict.get('decided_by', 'Verdict')}", *metrics])
+
+
 def command_trace(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import provenance
     from pipeline.metadata.trace_view import trace_text, trace_tree
 
-    store, config = open_store_from_arguments(args)
-    artifact = provenance.resolve_target(store, args.target, config.pipeline_name)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    artifact = provenance.resolve_target(store, args.target, opened.pipeline)
     root = provenance.trace(store, artifact, downstream=args.downstream, max_hops=args.hops)
     if args.json:
         print(json.dumps(root.as_dict(), indent=2, default=str))
@@ -144,9 +163,10 @@ def command_diff(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata.run_diff import diff_runs
     from pipeline.metadata.trace_view import value_text
 
-    store, config = open_store_from_arguments(args)
-    run_a = find_run(store, args.run_a, config.pipeline_name)
-    run_b = find_run(store, args.run_b, config.pipeline_name)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    run_a = find_run(store, args.run_a, opened.pipeline)
+    run_b = find_run(store, args.run_b, opened.pipeline)
     changes = diff_runs(store, run_a, run_b)
     if args.json:
         print(json.dumps({"run_a": run_a.name, "run_b": run_b.name,
@@ -169,8 +189,9 @@ def command_graph(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata.run_diff import run_graph
 
     output_format = graph_format(args.format, args.graph_output)
-    store, config = open_store_from_arguments(args)
-    run = find_run(store, args.run, config.pipeline_name)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    run = find_run(store, args.run, opened.pipeline)
     graph = run_graph(store, run)
     if output_format == "dot":
         with open(args.graph_output, "w", encoding="utf-8") as writer:

@@ -47,20 +47,19 @@ def add_why_arguments(parser: argparse.ArgumentParser) -> None:
 def command_why(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata.outcome import find_run, read_outcome
 
-    store, config = open_store_from_arguments(args)
-    outcome = read_outcome(store, find_run(store, args.run, config.pipeline_name))
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    outcome = read_outcome(store, find_run(store, args.run, opened.pipeline))
     if args.json:
-        print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict,
+        print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict, "blessed": outcome.blessed,
+                          "no_verdict": outcome.missing_verdict,
                           "failed_components": outcome.failed_components(),
                           "stopped_at": outcome.unfinished_components(), "status": outcome.status,
                           "anomalies": [row.as_dict() for row in outcome.anomalies]}, indent=2))
         return EXIT_OK
     console.print(f"Run {outcome.run_id}", highlight=False)
     if outcome.verdict is None:
-        stopped = outcome.unfinished_components()
-        where = f"it stopped at {', '.join(stopped)} ({outcome.status})" if stopped \
-            else "it did not reach the Verdict"
-        console.print(f"  No verdict: {where}.", highlight=False)
+        console.print(f"  No verdict: {outcome.missing_verdict}.", highlight=False)
         if outcome.stop_reason:
             console.print("  " + outcome.stop_reason.replace("\n", "\n  "), highlight=False, markup=False)
         else:
@@ -71,6 +70,8 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
 
     for line in verdict_lines(outcome.verdict):
         console.print("  " + line, highlight=False, markup=False)
+    pushed = f"version {outcome.pushed_version} ({outcome.pushed_path})" if outcome.pushed_path else "nothing"
+    console.print(f"  Pushed: {pushed}", highlight=False, markup=False)
     return EXIT_OK
 
 
@@ -79,10 +80,11 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     from pipeline.report.page import build_report, write_report
     from pipeline.shared.layout import OutputLayout
 
-    store, config = open_store_from_arguments(args)
-    run = find_run(store, args.run, config.pipeline_name)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    run = find_run(store, args.run, opened.pipeline)
     store_file = Path(args.store) if args.store and Path(args.store).is_file() else None
-    layout = OutputLayout.beside_store(store_file) if store_file else OutputLayout.of(config)
+    layout = OutputLayout.beside_store(store_file) if store_file else OutputLayout.of(opened.config)
     refuse_folder("--output", args.output, "HTML file")
     path = args.output or layout.report_file(run.name)
     write_report(build_report(store, run), path)
@@ -97,8 +99,9 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
 
     from pipeline.metadata.lineage import pushed_models
 
-    store, _ = open_store_from_arguments(args)
-    rows = pushed_models(store)
+    opened = open_store_from_arguments(args)
+    store = opened.store
+    rows = pushed_models(store, opened.pipeline)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return EXIT_OK
@@ -108,7 +111,8 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
     table = Table(whole_column("version", [row.version for row in rows]), "pushed at",
                   whole_column("run", [row.run_id for row in rows]), "AUC", "accuracy", "path", box=None)
     for row in rows:
-        table.add_row(row.version, row.pushed_at, row.run_id, fixed(row.auc), fixed(row.binary_accuracy),
-                      row.path)
+        missing = row.metrics_missing or "not computed"
+        table.add_row(row.version, row.pushed_at, row.run_id, fixed(row.auc, missing),
+                      fixed(row.binary_accuracy, missing), row.path)
     console.print(table)
     return EXIT_OK

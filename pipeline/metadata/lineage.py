@@ -21,6 +21,11 @@ from pipeline.metadata import store as mlmd
 from pipeline.metadata.outcome import RunOutcome, read_outcome, recent_outcomes, utc
 from trainer.record import read_training_record, read_tuner_trials
 
+# The execution properties that explain a run; train_args and eval_args are what a
+# stock Trainer's run is told (its steps).
+EXECUTION_KEYS = ("input_base", "span", "input_fingerprint", "schema_file", "version", "train_args",
+                  "eval_args")
+
 
 @dataclass(frozen=True)
 class PushedModelRow:
@@ -30,19 +35,25 @@ class PushedModelRow:
     pushed_at: str
     auc: float | None
     binary_accuracy: float | None
+    # Why there are no metrics, when there are none: what the run lacks.
+    metrics_missing: str | None = None
 
 
-def pushed_models(store) -> list[PushedModelRow]:
-    """Every model version a run pushed, newest first, with its run and headline metrics."""
+def pushed_models(store, pipeline_name: str | None = None) -> list[PushedModelRow]:
+    """Every model version a run (of the pipeline) pushed, newest first, with its run and headline metrics."""
     rows = []
+    runs = {run.id for run in mlmd.pipeline_runs(store, pipeline_name)} if pipeline_name else None
     for artifact in mlmd.artifacts_by_type(store, "PushedModel"):
         # A rerun that found its model already pushed reuses the version: list it once.
         reused = mlmd.custom_value(artifact, REUSED_EXISTING_VERSION)
         if not mlmd.custom_value(artifact, PUSHED) or reused:
             continue
         run = _producing_run(store, artifact)
+        if runs is not None and (run is None or run.id not in runs):
+            continue
         outcome = read_outcome(store, run) if run is not None else None
-        overall = ((outcome.verdict if outcome else None) or {}).get("slices", {}).get("Overall", {})
+        verdict = outcome.verdict if outcome else None
+        overall = (verdict or {}).get("slices", {}).get("Overall", {})
         rows.append(PushedModelRow(
             version=str(mlmd.custom_value(artifact, PUSHED_VERSION) or "?"),
             path=str(mlmd.custom_value(artifact, PUSHED_DESTINATION) or ""),
@@ -50,8 +61,19 @@ def pushed_models(store) -> list[PushedModelRow]:
             pushed_at=utc(artifact.create_time_since_epoch),
             auc=overall.get("auc"),
             binary_accuracy=overall.get("binary_accuracy"),
+            metrics_missing=_metrics_missing(outcome, overall),
         ))
     return sorted(rows, key=lambda row: row.pushed_at, reverse=True)
+
+
+def _metrics_missing(outcome: RunOutcome | None, overall: dict) -> str | None:
+    if outcome is None:
+        return "run unknown"
+    if outcome.verdict is None:
+        return "no evaluation"
+    if not overall:
+        return "no metrics read"
+    return None if {"auc", "binary_accuracy"} <= overall.keys() else "not computed"
 
 
 def _producing_run(store, artifact) -> metadata_store_pb2.Context | None:
@@ -72,12 +94,16 @@ class RunRow:
     blessed: bool | None
     pushed_version: str | None
     status: str
+    no_verdict: str | None  # why blessed is None, in words
+    no_verdict_brief: str | None  # the same in two words
 
     @classmethod
     def of(cls, outcome: RunOutcome) -> RunRow:
         return cls(run_id=outcome.run_id, started=utc(outcome.started_ms), seconds=outcome.seconds,
                    states=outcome.states, blessed=outcome.blessed, pushed_version=outcome.pushed_version,
-                   status=outcome.status)
+                   status=outcome.status,
+                   no_verdict=None if outcome.blessed is not None else outcome.missing_verdict,
+                   no_verdict_brief=None if outcome.blessed is not None else outcome.missing_verdict_brief)
 
 
 def list_runs(store, pipeline_name: str | None = None, limit: int | None = None) -> list[RunRow]:
@@ -89,7 +115,7 @@ def execution_details(execution) -> dict[str, object]:
     """The properties that explain an execution: data source, hyperparameters, strategy."""
     details: dict[str, object] = {}
     values = {key: value for key, value in execution.custom_properties.items()}
-    for key in ("input_base", "span", "input_fingerprint", "schema_file", "version"):
+    for key in EXECUTION_KEYS:
         if key in values:
             kind = values[key].WhichOneof("value")
             details[key] = getattr(values[key], kind) if kind else None

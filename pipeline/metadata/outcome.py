@@ -6,6 +6,10 @@ was blessed or what it pushed. Artifacts are attributed to the component that
 produced them in this run (never by matching their URI), which keeps the
 Resolver nodes' outputs (an older blessing, the previous statistics) out.
 
+Runs of plain TFX pipelines have no Verdict of ours: their decision is the
+stock Evaluator's ModelBlessing, with TFMA's metrics and threshold checks
+from its ModelEvaluation (pipeline.metadata.tfma_results), in the same shape.
+
 Imports ml_metadata and protobuf only; never TensorFlow or TFX.
 """
 
@@ -19,13 +23,15 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.artifact_types import EVALUATION_VERDICT, VALIDATION_REPORT
 from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies, read_report_rows
-from components.verdict.verdict import read_verdict
+from components.verdict.verdict import Verdict, read_verdict
 from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION
 from pipeline.metadata import run_facts
 from pipeline.metadata import store as mlmd
+from pipeline.metadata.tfma_results import Evaluation, EvaluationUnreadable, read_evaluation
 
 RESOLVER_SUFFIX = "_resolver"
 VALIDATOR, GATE, VERDICT, PUSHER = "ExampleValidator", "ValidationGate", "Verdict", "Pusher"
+EVALUATOR = "Evaluator"  # who decided, in a verdict read from a stock Evaluator
 
 
 @dataclass
@@ -48,7 +54,7 @@ class RunOutcome:
     @cached_property
     def anomalies(self) -> list[AnomalyRow]:
         """ExampleValidator's."""
-        return [row for artifact in self.produced(VALIDATOR, "ExampleAnomalies")
+        return [row for _, artifact in self.produced_by_any("ExampleAnomalies")
                 for row in read_local_anomalies(artifact.uri)]
 
     @cached_property
@@ -59,16 +65,92 @@ class RunOutcome:
 
     @cached_property
     def verdict(self) -> dict | None:
+        """The Verdict's file; without one, the stock Evaluator's decision in the same shape."""
         verdicts = [read_verdict(artifact.uri) for artifact in self.produced(VERDICT, EVALUATION_VERDICT)]
-        return verdicts[-1] if verdicts else None
+        if verdicts:
+            return {**verdicts[-1], "decided_by": VERDICT}
+        return self._evaluator_verdict()
 
     @cached_property
     def blessed(self) -> bool | None:
-        """The Verdict's blessing as recorded in MLMD; the verdict file only when there is none."""
-        blessings = self.produced(VERDICT, "ModelBlessing")
+        """The blessing as recorded in MLMD (the Verdict's, else the Evaluator's); else the verdict's."""
+        blessings = self.produced(VERDICT, "ModelBlessing") or self._evaluator_outputs("ModelBlessing")
         if blessings:
             return bool(mlmd.custom_value(blessings[0], "blessed"))
         return None if self.verdict is None else bool(self.verdict["blessed"])
+
+    @cached_property
+    def evaluation(self) -> Evaluation | None:
+        """TFMA's metrics and checks from the run's ModelEvaluation, when it has one that can be read."""
+        for artifact in self._evaluator_outputs("ModelEvaluation"):
+            try:
+                return read_evaluation(artifact.uri)
+            except (OSError, EvaluationUnreadable, ValueError):
+                return None
+        return None
+
+    @property
+    def missing_verdict(self) -> str | None:
+        """Why the run has no decision, in words (None when it has one)."""
+        if self.verdict is not None:
+            return None
+        stopped = self.unfinished_components()
+        if stopped:
+            return f"it stopped at {', '.join(stopped)} ({self.status})"
+        if self._evaluator_outputs("ModelEvaluation"):
+            return "the Evaluator recorded no blessing"
+        if any(item.component in (VERDICT, EVALUATOR) for item in self.components):
+            return "it did not reach the Verdict"
+        return "the run has no Evaluator, so nothing decided on its model"
+
+    @property
+    def missing_verdict_brief(self) -> str | None:
+        """missing_verdict in two words, for a table cell."""
+        reason = self.missing_verdict
+        if reason is None:
+            return None
+        if reason.startswith("it stopped"):
+            return "stopped"
+        if "no Evaluator" in reason:
+            return "no Evaluator"
+        return "not reached" if "reach" in reason else "no blessing"
+
+    def _evaluator_verdict(self) -> dict | None:
+        blessings = self._evaluator_outputs("ModelBlessing")
+        evaluation = self.evaluation
+        if not blessings and evaluation is None:
+            return None
+        if blessings:
+            blessed = bool(mlmd.custom_value(blessings[0], "blessed"))
+        else:
+            blessed = bool(evaluation.validation_ok)
+        evaluation = evaluation or Evaluation()
+        checks = sorted(evaluation.checks, key=lambda c: (c.passed, c.slice != "Overall", c.slice, c.metric))
+        verdict = Verdict(blessed=blessed, tfma_blessed=blessed,
+                          has_baseline=bool(evaluation.baseline_slices),
+                          checks=checks, slices=evaluation.slices, baseline_slices=evaluation.baseline_slices)
+        return {**verdict.as_dict(), "decided_by": EVALUATOR}
+
+    def _evaluator_outputs(self, type_name: str) -> list[metadata_store_pb2.Artifact]:
+        """Artifacts of a type that the run's evaluating component (what output a ModelEvaluation) made."""
+        for component, artifacts in self.outputs.items():
+            if component in self.resolvers or component == VERDICT:
+                continue
+            if mlmd.artifacts_of_type(artifacts, "ModelEvaluation"):
+                return mlmd.artifacts_of_type(artifacts, type_name)
+        return []
+
+    def produced_by_any(self, type_name: str) -> list[tuple[str, metadata_store_pb2.Artifact]]:
+        """(component, artifact) of a type made by any component of this run, resolvers left out."""
+        return [(component, artifact) for component, artifacts in self.outputs.items()
+                if component not in self.resolvers
+                for artifact in mlmd.artifacts_of_type(artifacts, type_name)]
+
+    @cached_property
+    def resolvers(self) -> set[str]:
+        """Components that only look up artifacts of earlier runs (TFX's Resolver nodes, ours by name)."""
+        return {item.component for item in self.components
+                if item.component.endswith(RESOLVER_SUFFIX) or item.execution.type.endswith("Resolver")}
 
     @property
     def run_id(self) -> str:

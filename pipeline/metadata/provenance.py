@@ -86,37 +86,7 @@ def _trace_artifact(store, artifact, downstream, hops, seen, types) -> TraceNode
     executions = store.get_executions_by_id(sorted({e.execution_id for e in wanted}))
     for execution in executions:
         node.children.append(_trace_execution(store, execution, downstream, hops - 1, seen, types))
-    if not downstream and artifact.type in mlmd.type_names("Examples"):
-        node.children.extend(_statistics_of(store, artifact, events, seen))
     return node
-
-
-def _statistics_of(store, examples, events, seen) -> list[TraceNode]:
-    """The statistics computed on raw examples: what the schema and drift checks looked at."""
-    readers = [e for e in events if e.type == metadata_store_pb2.Event.INPUT]
-    result = []
-    # In a long-lived store the examples have a reader per run: find StatisticsGen's by its node
-    # context (two queries) rather than by asking each reader's name.
-    statistics_gen = {execution.id for node in store.get_contexts_by_type(mlmd.NODE)
-                      if node.name.split(".", 1)[-1] == "StatisticsGen"
-                      for execution in store.get_executions_by_context(node.id)}
-    if examples.type.startswith(mlmd.KFP_TFX_PREFIX):  # recorded by KFP: no node contexts, task names
-        statistics_gen |= {execution.id for execution in
-                           store.get_executions_by_id(sorted({e.execution_id for e in readers}))
-                           if mlmd.custom_value(execution, mlmd.KFP_TASK_NAME) == "StatisticsGen"}
-    ids = sorted({e.execution_id for e in readers} & statistics_gen)
-    complete = [execution.id for execution in (store.get_executions_by_id(ids) if ids else [])
-                if execution.last_known_state == metadata_store_pb2.Execution.COMPLETE]
-    # Cached runs' executions output the same statistics again: each artifact is listed once.
-    outputs = sorted({e.artifact_id for e in (store.get_events_by_execution_ids(complete) if complete else [])
-                      if e.type in mlmd.OUTPUT_EVENTS})
-    for statistics in store.get_artifacts_by_id(outputs) if outputs else []:
-        node = TraceNode("artifact", statistics.id, statistics.type, uri=statistics.uri,
-                         details={"computed_on": f"Examples #{examples.id}"},
-                         seen_before=("artifact", statistics.id) in seen)
-        seen.add(("artifact", statistics.id))
-        result.append(node)
-    return result
 
 
 def original_producers(store, output_events, chunk: int = 8):

@@ -168,11 +168,9 @@ def pipeline_runs(store, pipeline_name: str | None = None) -> list[metadata_stor
             if context.name == pipeline_name
         }
         if pipeline_contexts:
-            runs = [
-                run for run in runs
-                if any(parent.id in pipeline_contexts
-                       for parent in store.get_parent_contexts_by_context(run.id))
-            ] or runs
+            runs = [run for run in runs
+                    if any(parent.id in pipeline_contexts
+                           for parent in store.get_parent_contexts_by_context(run.id))]
     return sorted(runs, key=lambda run: (run.create_time_since_epoch, run.id), reverse=True)
 
 

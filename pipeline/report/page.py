@@ -48,6 +48,10 @@ class Report:
     compared_with_previous: bool = False
     anomalies: list[AnomalyRow] = field(default_factory=list)
     training: dict | None = None
+    # What any TFX Trainer leaves: its Model and ModelRun (the training record above is ours only).
+    model_uri: str | None = None
+    model_run_uri: str | None = None
+    no_verdict: str | None = None
     # The Tuner's completed trials, best first (when the run tuned).
     trials: list[dict] = field(default_factory=list)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
@@ -99,7 +103,7 @@ def _component_rows(executions) -> list[ComponentRow]:
 
 
 def _add_data(report: Report, store, outcome: RunOutcome) -> None:
-    statistics = outcome.produced("StatisticsGen", "ExampleStatistics")
+    statistics = [artifact for _, artifact in outcome.produced_by_any("ExampleStatistics")]
     previous = _gate_input(store, outcome.components, "previous_statistics")
     if statistics:
         current = read_statistics(statistics[0].uri)
@@ -123,10 +127,14 @@ def _gate_input(store, executions, key: str):
 
 
 def _add_training(report: Report, outcome: RunOutcome) -> None:
-    runs = outcome.produced("Trainer", "ModelRun")
+    runs = outcome.produced_by_any("ModelRun")
     if not runs:
         return
-    uri = runs[0].uri
+    trainer, model_run = runs[0]
+    uri = model_run.uri
+    report.model_run_uri = uri
+    models = [artifact for component, artifact in outcome.produced_by_any("Model") if component == trainer]
+    report.model_uri = models[0].uri if models else None
     report.training = read_training_record(uri)
     for results in outcome.produced("Tuner", "TunerResults"):
         report.trials = read_tuner_trials(results.uri) or []
@@ -138,6 +146,7 @@ def _add_training(report: Report, outcome: RunOutcome) -> None:
 def _add_evaluation(report: Report, outcome: RunOutcome) -> None:
     report.verdict = outcome.verdict
     if report.verdict is None:
+        report.no_verdict = outcome.missing_verdict
         return
     slices = report.verdict["slices"]
     order = sorted(slices, key=lambda name: (name != "Overall", -(slices[name].get("example_count") or 0),
@@ -177,7 +186,9 @@ def _add_lineage(report: Report, store, outcome: RunOutcome) -> None:
     elif report.stopped_at:
         report.push_reason = f"The run stopped at {report.stopped_at}; nothing after it ran."
     elif report.verdict is not None and not report.verdict["blessed"]:
-        report.push_reason = "The Verdict did not bless the model (see Evaluation)."
+        report.push_reason = f"The {report.verdict['decided_by']} did not bless the model (see Evaluation)."
+    elif report.verdict is None:
+        report.push_reason = f"{report.no_verdict[0].upper()}{report.no_verdict[1:]}."
     else:
         report.push_reason = "No push was recorded for this run."
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from components.validation_gate.anomalies import AnomalyRow
 from components.verdict.verdict import Check
 from configs.settings import secret_values
-from pipeline.metadata.outcome import GATE, RESOLVER_SUFFIX, RunOutcome
+from pipeline.metadata.outcome import EVALUATOR, GATE, RESOLVER_SUFFIX, RunOutcome
 from pipeline.shared.redaction import redact
 
 
@@ -61,6 +61,9 @@ def _print_verdict(console, verdict: dict | None) -> None:
     if verdict is None:
         console.print("  Evaluation  not reached")
         return
+    if not verdict["slices"]:
+        console.print(f"  Verdict     {verdict_lines(verdict)[0]}", highlight=False, markup=False)
+        return
     overall = verdict["slices"].get("Overall", {})
     metrics = "  ".join(
         f"{name} {overall[name]:.3f}" for name in ("auc", "binary_accuracy") if overall.get(name)
@@ -89,6 +92,11 @@ def verdict_lines(verdict: dict) -> list[str]:
     """The decision, then every check, failures first (as stored in the verdict file)."""
     head = "BLESSED" if verdict["blessed"] else "NOT BLESSED"
     baseline = "against the last blessed model" if verdict["has_baseline"] else "no baseline yet"
+    if verdict.get("decided_by") == EVALUATOR:  # a stock pipeline: TFMA's own thresholds decided
+        against = "with a baseline" if verdict["has_baseline"] else "no baseline"
+        baseline = f"by the Evaluator's TFMA thresholds, {against}"
+        if not verdict["checks"]:
+            return [f"{head} ({baseline})", "no threshold check could be read from its ModelEvaluation"]
     lines = [f"{head} ({baseline})"]
     if verdict.get("tfma_blessed") and not verdict["blessed"]:
         lines.append("TFMA blessed the model, but a per-slice check failed")

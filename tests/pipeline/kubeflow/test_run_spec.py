@@ -173,7 +173,7 @@ def test_lineage_reads_the_runs_as_kfp_recorded_them(three_runs, tmp_path):
     models = json.loads(lineage("models", "--json"))
     assert [model["run_id"] for model in models][-1] == "span-1"
     trace = lineage("lineage", "trace", "latest-pushed")
-    assert "Trainer" in trace and "CsvExampleGen" in trace and "tfx.ExampleStatistics" in trace
+    assert "Trainer" in trace and "CsvExampleGen" in trace and "tfx.Schema" in trace
     report = tmp_path / "report.html"
     lineage("report", "span-2", "--output", str(report))
     assert "span-2" in report.read_text()

@@ -47,7 +47,7 @@ def test_component_durations_are_those_in_mlmd(first_run):
 def test_slice_metrics_are_tfmas(first_run):
     import tensorflow_model_analysis as tfma
 
-    from components.verdict.executor import describe_slice
+    from components.verdict.verdict import describe_slice
 
     store, run, _, page = first_run
     (evaluation,) = outputs_of(store, run, "Evaluator", "ModelEvaluation")
