@@ -210,6 +210,12 @@ def test_show_states_the_decision_and_metrics(stock, tripwire_env):
     assert "Decision: NOT BLESSED by the Evaluator · auc" in text
     assert "Decision: none: the run has no Evaluator" in command(stock, tripwire_env, "lineage", "show",
                                                                  pipeline=NO_EVALUATOR)
+    failed = as_json(stock, tripwire_env, "lineage", "show", pipeline=TRAINER_FAILS)
+    assert failed["decision"].startswith("none: it stopped at Trainer") and failed["blessed"] is None
+    assert {item["component"]: item["state"] for item in failed["executions"]}["Trainer"] == "FAILED"
+    # A failed Trainer published nothing: no Model among the run's artifacts.
+    assert "Examples" in {a["type"] for a in failed["artifacts"]}
+    assert "Model" not in {a["type"] for a in failed["artifacts"]}
 
 
 def tfma_baseline_auc(stock, pipeline: str) -> float:
@@ -255,7 +261,7 @@ def test_graph_draws_every_execution_of_the_run(stock, tripwire_env, tmp_path, p
 
 # --- trace direction -------------------------------------------------------------------
 
-@pytest.mark.parametrize("pipeline", [BLESSED, NO_EVALUATOR, TRAINER_FAILS])
+@pytest.mark.parametrize("pipeline", PIPELINES)
 def test_trace_follows_only_recorded_edges(stock, tripwire_env, pipeline):
     target = "latest-pushed" if pipeline == BLESSED else "latest"
     tree = as_json(stock, tripwire_env, "lineage", "trace", target, pipeline=pipeline)
