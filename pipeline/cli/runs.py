@@ -19,15 +19,20 @@ from pipeline.cli.common import (
     refuse_folder,
     whole_column,
 )
+from pipeline.cli.release import register_release
 
 
 def register(commands) -> None:
     why = commands.add_parser("why", help="why a run's model was (not) blessed and released")
     add_why_arguments(why)
 
-    models = commands.add_parser("models", help="list pushed model versions with run and metrics")
+    models = commands.add_parser("models", help="list pushed model versions with run and metrics, and "
+                                 "change which one is served (models rollback)")
     add_store_arguments(models)
     models.set_defaults(handler=command_models)
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION",
+                                    help="change what is served (default: list the pushed models)")
+    register_release(actions, config_argument)
 
     report = commands.add_parser("report", help="write a run's self-contained HTML report")
     report.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
@@ -35,6 +40,14 @@ def register(commands) -> None:
                         help="HTML file to write (default: reports/run-<id>.html beside the store)")
     add_store_arguments(report, json_output=False)
     report.set_defaults(handler=command_report)
+
+
+def config_argument(parser: argparse.ArgumentParser) -> None:
+    from configs.settings import DEFAULT_CONFIG
+
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="configuration whose serving folder and metadata store to change "
+                             "(default: configs/local.yaml)")
 
 
 def add_why_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,22 +110,26 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
 
     from rich.table import Table
 
+    from components.versioned_pusher.versions import complete_local_versions
     from pipeline.metadata.lineage import pushed_models
+    from pipeline.shared.layout import OutputLayout
 
     opened = open_store_from_arguments(args)
-    store = opened.store
-    rows = pushed_models(store, opened.pipeline)
+    # What is served is the serving folder's newest complete version, when the folder is on this machine.
+    versions = [] if args.store else complete_local_versions(OutputLayout.of(opened.config).serving_dir)
+    rows = pushed_models(opened.store, opened.pipeline, str(versions[-1]) if versions else None)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return EXIT_OK
     if not rows:
         console.print("No model has been pushed yet.")
         return EXIT_OK
-    table = Table(whole_column("version", [row.version for row in rows]), "pushed at",
+    table = Table("", whole_column("version", [row.version for row in rows]), "pushed at",
                   whole_column("run", [row.run_id for row in rows]), "AUC", "accuracy", "path", box=None)
     for row in rows:
         missing = row.metrics_missing or "not computed"
-        table.add_row(row.version, row.pushed_at, row.run_id, fixed(row.auc, missing),
-                      fixed(row.binary_accuracy, missing), row.path)
+        table.add_row("served" if row.served else "", row.version, row.pushed_at, row.run_id,
+                      fixed(row.auc, missing), fixed(row.binary_accuracy, missing),
+                      row.path + (f"  ({row.note})" if row.note else ""))
     console.print(table)
     return EXIT_OK

@@ -6,7 +6,8 @@ Imports ml_metadata only; never TensorFlow or TFX.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -16,15 +17,16 @@ from components.versioned_pusher.properties import (
     PUSHED_VERSION,
     REUSED_EXISTING_VERSION,
 )
+from pipeline.metadata import releases
 from pipeline.metadata import run_facts as facts
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.outcome import RunOutcome, read_outcome, recent_outcomes, utc
 from trainer.record import read_training_record, read_tuner_trials
 
 # The execution properties that explain a run; train_args and eval_args are what a
-# stock Trainer's run is told (its steps).
+# stock Trainer's run is told (its steps); the last four, who changed what is served and why.
 EXECUTION_KEYS = ("input_base", "span", "input_fingerprint", "schema_file", "version", "train_args",
-                  "eval_args")
+                  "eval_args", "action", "user", "reason", "to_version")
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,34 @@ class PushedModelRow:
     binary_accuracy: float | None
     # Why there are no metrics, when there are none: what the run lacks.
     metrics_missing: str | None = None
+    # A release action that published it ("rollback to V by USER: REASON"), and whether it is served.
+    note: str = ""
+    served: bool = False
 
 
-def pushed_models(store, pipeline_name: str | None = None) -> list[PushedModelRow]:
-    """Every model version a run (of the pipeline) pushed, newest first, with its run and headline metrics."""
+def pushed_models(store, pipeline_name: str | None = None,
+                  served_version: str | None = None) -> list[PushedModelRow]:
+    """Every version a run (of the pipeline) or a rollback published, newest first, with its run and
+    headline metrics; `served_version` (default: the newest) is marked served."""
+    rows = _pipeline_pushes(store, pipeline_name)
+    by_version = {row.version: row for row in rows}
+    for record in releases.release_history(store, pipeline_name):
+        if record.state != "COMPLETE":
+            continue
+        original = by_version.get(record.to_version)
+        rows.append(PushedModelRow(
+            version=record.new_version, path=str(Path(record.serving_dir) / record.new_version),
+            run_id=original.run_id if original else "?", pushed_at=record.at,
+            auc=original.auc if original else None,
+            binary_accuracy=original.binary_accuracy if original else None,
+            metrics_missing=original.metrics_missing if original else "version unknown",
+            note=f"{record.action} to {record.to_version} by {record.user}: {record.reason}"))
+    rows.sort(key=lambda row: (row.pushed_at, int(row.version) if row.version.isdigit() else 0), reverse=True)
+    served = served_version or (rows[0].version if rows else None)
+    return [replace(row, served=row.version == served) for row in rows]
+
+
+def _pipeline_pushes(store, pipeline_name: str | None) -> list[PushedModelRow]:
     rows = []
     runs = {run.id for run in mlmd.pipeline_runs(store, pipeline_name)} if pipeline_name else None
     for artifact in mlmd.artifacts_by_type(store, "PushedModel"):
@@ -63,7 +89,7 @@ def pushed_models(store, pipeline_name: str | None = None) -> list[PushedModelRo
             binary_accuracy=overall.get("binary_accuracy"),
             metrics_missing=_metrics_missing(outcome, overall),
         ))
-    return sorted(rows, key=lambda row: row.pushed_at, reverse=True)
+    return rows
 
 
 def _metrics_missing(outcome: RunOutcome | None, overall: dict) -> str | None:

@@ -1,0 +1,142 @@
+"""Release actions recorded in ML Metadata: who changed what is served, when, why, and to what.
+
+Each action (a rollback, for now) is an execution of type RELEASE_ACTION in
+the pipeline's RELEASE_HISTORY context. It is written RUNNING before the
+serving folder changes and COMPLETE after, with a PushedModel artifact for the
+version it published (as TFX's Pusher records one, so `models` and `lineage
+trace` read it like a push) and the earlier version's PushedModel as its
+input. An action left RUNNING by a killed process is settled by the next one
+from what the serving folder holds (`settle_unfinished`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION
+from pipeline.metadata import store as mlmd
+from pipeline.metadata.outcome import utc
+
+RELEASE_HISTORY = "taxi_tfx.ReleaseHistory"
+RELEASE_ACTION = "taxi_tfx.ReleaseAction"
+ROLLBACK = "rollback"
+# On the PushedModel a rollback publishes, and in its push record: the version whose model it serves again.
+ROLLED_BACK_TO = "rolled_back_to"
+FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir")
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    id: int
+    at: str
+    state: str
+    action: str
+    user: str
+    reason: str
+    from_version: str
+    to_version: str
+    new_version: str
+    serving_dir: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def one_line(self) -> str:
+        return (f"{self.at}  {self.action} {self.from_version} → {self.to_version} (served as "
+                f"{self.new_version or '?'}) by {self.user}: {self.reason} [{self.state.lower()}]")
+
+
+def begin(store, pipeline_name: str, values: dict[str, str]) -> pb.Execution:
+    """Records an action as RUNNING in the pipeline's release history, before anything changes."""
+    execution = pb.Execution(type_id=_execution_type(store),
+                             last_known_state=pb.Execution.RUNNING)
+    for key in FIELDS:
+        execution.custom_properties[key].string_value = str(values.get(key, ""))
+    [execution.id] = store.put_executions([execution])
+    context = _history(store, pipeline_name)
+    store.put_attributions_and_associations([], [pb.Association(context_id=context.id,
+                                                                execution_id=execution.id)])
+    return execution
+
+
+def finish(store, execution: pb.Execution, new_version: str, destination: str,
+           source: pb.Artifact | None) -> None:
+    """Marks the action COMPLETE, with the PushedModel it published (and its source's as input)."""
+    pushed = pb.Artifact(type_id=_pushed_model_type(store), uri=destination, state=pb.Artifact.LIVE)
+    pushed.custom_properties[PUSHED].int_value = 1
+    pushed.custom_properties[PUSHED_DESTINATION].string_value = destination
+    pushed.custom_properties[PUSHED_VERSION].string_value = new_version
+    pushed.custom_properties[ROLLED_BACK_TO].string_value = mlmd.custom_value(execution, "to_version") or ""
+    execution.custom_properties["new_version"].string_value = new_version
+    execution.last_known_state = pb.Execution.COMPLETE
+    events = [(pushed, _event(pb.Event.OUTPUT, "pushed_model"))]
+    if source is not None:
+        events.append((source, _event(pb.Event.INPUT, "model")))
+    store.put_execution(execution, events, [_history_of(store, execution)])
+
+
+def settle_unfinished(store, pipeline_name: str, complete_versions: set[str]) -> list[int]:
+    """Actions a killed process left RUNNING: COMPLETE if their version was published, else CANCELED."""
+    settled = []
+    for execution in _actions(store, pipeline_name):
+        if execution.last_known_state != pb.Execution.RUNNING:
+            continue
+        new_version = mlmd.custom_value(execution, "new_version") or ""
+        if new_version and new_version in complete_versions:
+            finish(store, execution, new_version,
+                   f"{mlmd.custom_value(execution, 'serving_dir')}/{new_version}", None)
+        else:
+            execution.last_known_state = pb.Execution.CANCELED
+            store.put_executions([execution])
+        settled.append(execution.id)
+    return settled
+
+
+def release_history(store, pipeline_name: str | None) -> list[ReleaseRecord]:
+    """The pipeline's release actions, newest first."""
+    return [ReleaseRecord(id=execution.id, at=utc(execution.create_time_since_epoch),
+                          state=mlmd.STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
+                          **{key: str(mlmd.custom_value(execution, key) or "") for key in FIELDS})
+            for execution in sorted(_actions(store, pipeline_name),
+                                    key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)]
+
+
+def _actions(store, pipeline_name: str | None) -> list[pb.Execution]:
+    contexts = [context for context in store.get_contexts_by_type(RELEASE_HISTORY)
+                if pipeline_name is None or context.name == pipeline_name]
+    return [execution for context in contexts for execution in store.get_executions_by_context(context.id)]
+
+
+def _event(kind, key: str) -> pb.Event:
+    event = pb.Event(type=kind)
+    event.path.steps.add().key = key
+    event.path.steps.add().index = 0
+    return event
+
+
+def _history(store, pipeline_name: str) -> pb.Context:
+    found = store.get_context_by_type_and_name(RELEASE_HISTORY, pipeline_name)
+    if found is not None:
+        return found
+    type_id = store.put_context_type(pb.ContextType(name=RELEASE_HISTORY))
+    [context_id] = store.put_contexts([pb.Context(type_id=type_id, name=pipeline_name)])
+    return store.get_contexts_by_id([context_id])[0]
+
+
+def _history_of(store, execution: pb.Execution) -> pb.Context:
+    return next(context for context in store.get_contexts_by_execution(execution.id)
+                if context.type == RELEASE_HISTORY)
+
+
+def _execution_type(store) -> int:
+    return store.put_execution_type(pb.ExecutionType(name=RELEASE_ACTION))
+
+
+def _pushed_model_type(store) -> int:
+    """TFX's PushedModel type as the store has it (registered by the first push)."""
+    try:
+        return store.get_artifact_type("PushedModel").id
+    except Exception:  # MLMD's NotFoundError: nothing was pushed through TFX into this store
+        return store.put_artifact_type(pb.ArtifactType(name="PushedModel"))
