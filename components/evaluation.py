@@ -29,7 +29,7 @@ def build_eval_config(evaluation: dict[str, Any], metrics: list[str] | None = No
     """EvalConfig with the configured slices and thresholds.
 
     Absolute lower bounds gate every run, the first one included. The AUC change
-    threshold compares with the baseline (the last blessed model) and is
+    threshold compares with the baseline (the model served now) and is
     ignored by TFMA when there is no baseline yet.
 
     Args:

@@ -122,7 +122,7 @@ class EvaluationConfig(StrictSection):
     # Lower bounds on every other slice with at least min_slice_examples examples.
     slice_thresholds: list[ThresholdConfig] = Field(default_factory=list)
     min_slice_examples: Annotated[int, Field(ge=1)] = 200
-    # A new model may be worse than the last blessed one by at most this much AUC.
+    # A new model may be worse than the served one by at most this much AUC.
     max_auc_drop_vs_baseline: Annotated[float, Field(ge=0, le=1)] = 0.01
 
     @field_validator("thresholds")

@@ -3,8 +3,8 @@
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen (or SchemaGen) -> ExampleValidator
 -> ValidationGate -> Transform -> [Tuner] -> Trainer -> [baseline] -> Evaluator -> Verdict -> VersionedPusher
 
-Locally, Resolver nodes find the baseline model and the previous statistics in
-MLMD. Open-source Kubeflow cannot run Resolver nodes; there a ProductionBaseline
+Locally, Resolver nodes find the baseline model (the served one) and the
+previous statistics in MLMD. Open-source Kubeflow cannot run Resolver nodes; there a ProductionBaseline
 node copies the served model, and the gate follows a reference file.
 """
 
@@ -21,9 +21,6 @@ from tfx.components import (
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts
@@ -31,6 +28,7 @@ from tfx.types import Channel, standard_artifacts
 from components.evaluation import EXTRACTORS_MODULE, build_eval_config
 from components.latest_or_nothing import LatestOrNothingStrategy
 from components.production_baseline.component import ProductionBaseline
+from components.production_baseline.strategy import MODEL_KEY, ServedModelStrategy
 from components.span_example_gen.component import SpanResolvingCsvExampleGen
 from components.validation_gate.component import ValidationGate
 from components.verdict.component import Verdict
@@ -130,19 +128,15 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
     ]
     baseline_model = None
     if inputs.resolve_baseline:
+        # The model of the version served now, which a rollback may have made an
+        # earlier one: the candidate has to beat what users get.
         baseline_resolver = Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=Channel(type=standard_artifacts.Model),
-            # Only the Verdict's blessings: a model TFMA blessed but a slice bound
-            # rejected was never released and must not become the baseline.
-            model_blessing=Channel(
-                type=standard_artifacts.ModelBlessing,
-                producer_component_id=VERDICT_ID,
-                output_key="blessing",
-            ),
-        ).with_id("latest_blessed_model_resolver")
+            strategy_class=ServedModelStrategy,
+            config={"serving_dir": inputs.serving_dir},
+            **{MODEL_KEY: Channel(type=standard_artifacts.Model)},
+        ).with_id("served_model_resolver")
         components.append(baseline_resolver)
-        baseline_model = baseline_resolver.outputs["model"]
+        baseline_model = baseline_resolver.outputs[MODEL_KEY]
     elif inputs.baseline_from_serving_dir:
         production_baseline = ProductionBaseline(
             model=trainer.outputs["model"], serving_dir=inputs.serving_dir)

@@ -36,11 +36,11 @@ PIPELINE_TOP_LEVEL = {"__init__.py", "__main__.py", "pipeline.py", "pipeline_inp
 MAX_CLI_MODULE_LINES = 300
 # File names that a component writes and others read: spelled in one module.
 SHARED_FILE_NAMES = ("verdict.json", "validation_report.json", "training_record.json", "FeatureStats.pb",
-                     "metadata.sqlite", "accepted_statistics.json", "push_record.json")
+                     "metadata.sqlite", "accepted_statistics.json", "push_record.json", "pin.json")
 # Property and folder names, matched as whole strings.
 SHARED_NAMES = ("stop_reason", "serving_newest", "reports", "windows", "serving",
                 "trainer_backups", "schemas", "reused_existing_version",
-                "pushed_destination", "pushed_version")
+                "pushed_destination", "pushed_version", "not_pushed_reason", "rolled_back_to")
 
 
 def modules(packages=ALL_PACKAGES) -> list[Path]:

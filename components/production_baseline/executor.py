@@ -11,7 +11,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.artifact_types import STANDS_IN_FOR_CANDIDATE
-from components.versioned_pusher.push import latest_pushed
+from components.versioned_pusher.push import MODEL_URI, latest_pushed
 
 
 class ProductionModelMissing(RuntimeError):
@@ -38,7 +38,7 @@ class Executor(base_executor.BaseExecutor):
             io_utils.copy_dir(folder, path_utils.serving_model_dir(baseline.uri))
             baseline.set_string_custom_property("copied_from", folder)
             baseline.set_string_custom_property("production_version", folder.rstrip("/").rsplit("/", 1)[-1])
-            baseline.set_string_custom_property("production_model_uri", record.get("model_uri", ""))
+            baseline.set_string_custom_property("production_model_uri", record.get(MODEL_URI, ""))
         baseline.set_int_custom_property(STANDS_IN_FOR_CANDIDATE, int(production is None))
 
 

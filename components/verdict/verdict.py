@@ -59,7 +59,7 @@ class Verdict:
 
     def lines(self) -> list[str]:
         head = "BLESSED" if self.blessed else "NOT BLESSED"
-        baseline = "against the last blessed model" if self.has_baseline else "no baseline yet"
+        baseline = "against the served model" if self.has_baseline else "no baseline yet"
         return [f"{head} ({baseline})", *(check.one_line() for check in self.checks)]
 
 

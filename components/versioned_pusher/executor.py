@@ -1,4 +1,4 @@
-"""Pusher executor: the stock blessing check, then an atomic versioned push."""
+"""Pusher executor: the stock blessing check, a pin check, then an atomic versioned push."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.utils import proto_utils
 
-from components.versioned_pusher.properties import REUSED_EXISTING_VERSION
-from components.versioned_pusher.push import push_model
+from components.versioned_pusher.properties import NOT_PUSHED_REASON, REUSED_EXISTING_VERSION
+from components.versioned_pusher.push import MODEL_URI, push_model, read_pin
 
 
 class Executor(tfx_pusher.Executor):
@@ -29,11 +29,16 @@ class Executor(tfx_pusher.Executor):
         proto_utils.json_to_proto(exec_properties["push_destination"], destination)
         if destination.WhichOneof("destination") != "filesystem":
             raise ValueError("the versioned pusher supports filesystem destinations only")
+        pin = read_pin(destination.filesystem.base_directory)
+        if pin is not None:  # blessed, but the served version is held (`models pin`)
+            self._MarkNotPushed(pushed)
+            pushed.set_string_custom_property(NOT_PUSHED_REASON, pin.sentence())
+            return
         model = artifact_utils.get_single_instance(input_dict["model"])
         result = push_model(
             self.GetModelPath(input_dict),
             destination.filesystem.base_directory,
-            metadata={"model_uri": model.uri, "pipeline_run": self._context.pipeline_run_id
+            metadata={MODEL_URI: model.uri, "pipeline_run": self._context.pipeline_run_id
                       if self._context else None},
         )
         self._MarkPushed(pushed, pushed_destination=result.path, pushed_version=result.version)

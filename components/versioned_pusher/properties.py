@@ -1,7 +1,7 @@
 """Custom properties of a PushedModel artifact, as the VersionedPusher records them.
 
 The first three are the names TFX's own Pusher writes (its executor's
-``_MarkPushed``), which this pusher reuses; the last is this project's. Light
+``_MarkPushed``), which this pusher reuses; the others are this project's. Light
 on purpose: the TF-free readers (summary, lineage, report) import them.
 """
 
@@ -10,3 +10,8 @@ PUSHED_DESTINATION = "pushed_destination"  # the version folder
 PUSHED_VERSION = "pushed_version"
 # 1 when the model was already the newest version, so nothing new was written.
 REUSED_EXISTING_VERSION = "reused_existing_version"
+# Why a blessed model was not pushed (a pin), in words; absent when it was pushed or not blessed.
+NOT_PUSHED_REASON = "not_pushed_reason"
+# On a PushedModel that `models rollback` recorded (and in its push record):
+# the version whose model it serves again.
+ROLLED_BACK_TO = "rolled_back_to"

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from components.versioned_pusher.versions import PARTIAL_PREFIX, PUSH_RECORD, is_version_name
+from components.versioned_pusher.versions import PARTIAL_PREFIX, PIN_FILE, PUSH_RECORD, Pin, is_version_name
 
 FINGERPRINT_FILES = ("fingerprint.pb", "saved_model.pb")
+# In a push record: the URI of the Model artifact the version is a copy of.
+MODEL_URI = "model_uri"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,15 @@ def _remove_incomplete(serving_dir: str) -> None:
         name = name.rstrip("/")
         if name.startswith(PARTIAL_PREFIX) or (is_version_name(name) and int(name) not in complete):
             _remove_quietly(os.path.join(serving_dir, name))
+
+
+def read_pin(serving_dir: str) -> Pin | None:
+    """The pin of a serving directory (local or object storage), or None."""
+    path = os.path.join(serving_dir, PIN_FILE)
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path, "r") as reader:
+        return Pin.from_json(reader.read())
 
 
 def latest_pushed(serving_dir: str) -> tuple[str, dict] | None:

@@ -5,15 +5,42 @@ been written. The record is written last, after every file of the model, so a
 folder without one is an incomplete push (a copy cut short on object storage,
 where there is no atomic rename) and nobody counts it: not `models`, not the
 baseline lookup, not the next version number. The next push removes it.
+
+A pin (`models pin`) is a file in the serving directory, beside the versions:
+while it exists the pusher publishes nothing. The CLI writes it; the pusher,
+wherever it runs, reads it. Its name and its reading are here, for both.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PUSH_RECORD = "push_record.json"
 PARTIAL_PREFIX = ".partial-"
+PIN_FILE = "pin.json"
+
+
+@dataclass(frozen=True)
+class Pin:
+    version: str
+    user: str
+    reason: str
+    at: str  # UTC, as the CLI prints it
+    action_id: int  # the MLMD execution that recorded it
+
+    def sentence(self) -> str:
+        return f"pinned at {self.version} by {self.user}: {self.reason}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Pin:
+        values = json.loads(text)
+        return cls(**{key: values[key] for key in cls.__dataclass_fields__})
 
 
 def is_version_name(name: str) -> bool:
@@ -27,3 +54,9 @@ def complete_local_versions(serving_dir: Path) -> list[int]:
         return []
     return sorted(int(name) for name in os.listdir(serving_dir)
                   if is_version_name(name) and (serving_dir / name / PUSH_RECORD).is_file())
+
+
+def local_pin(serving_dir: Path) -> Pin | None:
+    """The pin of a serving directory on this machine's file system, or None."""
+    path = serving_dir / PIN_FILE
+    return Pin.from_json(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -84,7 +84,7 @@ def command_runs(args: argparse.Namespace, console: Console) -> int:
     for row in rows:
         blessed = f"- ({row.no_verdict_brief})" if row.blessed is None else ("yes" if row.blessed else "no")
         table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", row.status, blessed,
-                      row.pushed_version or "-")
+                      row.pushed_version or ("- (pinned)" if row.not_pushed else "-"))
     console.print(table)
     return EXIT_OK
 
@@ -105,6 +105,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps({
             "run_id": run.name,
             "decision": decision_line(outcome), "blessed": outcome.blessed,
+            **outcome.push_facts(),
             "overall_metrics": (outcome.verdict or {}).get("slices", {}).get("Overall"),
             "executions": [{"id": i.execution.id, "component": i.component, "state": i.state,
                             "seconds": i.seconds,
@@ -116,6 +117,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     console.print(f"Run {run.name}", highlight=False)
     console.print(f"Decision: {decision_line(outcome)}", highlight=False, markup=False)
+    console.print(f"Pushed: {outcome.pushed_text}", highlight=False, markup=False)
     table = Table("execution", "component", "state", "seconds", box=None)
     for item in executions:
         table.add_row(str(item.execution.id), item.component, item.state, f"{item.seconds:.1f}")

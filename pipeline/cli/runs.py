@@ -66,6 +66,7 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict, "blessed": outcome.blessed,
                           "no_verdict": outcome.missing_verdict,
+                          **outcome.push_facts(),
                           "failed_components": outcome.failed_components(),
                           "stopped_at": outcome.unfinished_components(), "status": outcome.status,
                           "anomalies": [row.as_dict() for row in outcome.anomalies]}, indent=2))
@@ -83,8 +84,7 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
 
     for line in verdict_lines(outcome.verdict):
         console.print("  " + line, highlight=False, markup=False)
-    pushed = f"version {outcome.pushed_version} ({outcome.pushed_path})" if outcome.pushed_path else "nothing"
-    console.print(f"  Pushed: {pushed}", highlight=False, markup=False)
+    console.print(f"  Pushed: {outcome.pushed_text}", highlight=False, markup=False)
     return EXIT_OK
 
 
@@ -105,19 +105,27 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+RELEASE_LINES = 10  # the newest release actions `models` lists under its table
+
+
 def command_models(args: argparse.Namespace, console: Console) -> int:
     from dataclasses import asdict
 
     from rich.table import Table
 
     from components.versioned_pusher.versions import complete_local_versions
+    from pipeline.metadata import releases
     from pipeline.metadata.lineage import pushed_models
+    from pipeline.serving.pin import read_pin
     from pipeline.shared.layout import OutputLayout
 
     opened = open_store_from_arguments(args)
     # What is served is the serving folder's newest complete version, when the folder is on this machine.
-    versions = [] if args.store else complete_local_versions(OutputLayout.of(opened.config).serving_dir)
-    rows = pushed_models(opened.store, opened.pipeline, str(versions[-1]) if versions else None)
+    serving_dir = None if args.store else OutputLayout.of(opened.config).serving_dir
+    versions = complete_local_versions(serving_dir) if serving_dir else []
+    pin = read_pin(serving_dir) if serving_dir else None
+    rows = pushed_models(opened.store, opened.pipeline, str(versions[-1]) if versions else None,
+                         pinned=pin is not None)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return EXIT_OK
@@ -128,8 +136,16 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
                   whole_column("run", [row.run_id for row in rows]), "AUC", "accuracy", "path", box=None)
     for row in rows:
         missing = row.metrics_missing or "not computed"
-        table.add_row("served" if row.served else "", row.version, row.pushed_at, row.run_id,
-                      fixed(row.auc, missing), fixed(row.binary_accuracy, missing),
+        table.add_row("pinned" if row.pinned else ("served" if row.served else ""), row.version,
+                      row.pushed_at, row.run_id, fixed(row.auc, missing), fixed(row.binary_accuracy, missing),
                       row.path + (f"  ({row.note})" if row.note else ""))
     console.print(table)
+    history = releases.release_history(opened.store, opened.pipeline)
+    if history:
+        console.print("Release actions, newest first:", highlight=False)
+        for record in history[:RELEASE_LINES]:
+            console.print(f"  {record.one_line()}", highlight=False, markup=False)
+    if pin is not None:
+        console.print(f"{pin.sentence()[0].upper()}{pin.sentence()[1:]} (since {pin.at}): runs train and "
+                      "evaluate, but push nothing until `models unpin`.", highlight=False, markup=False)
     return EXIT_OK

@@ -23,11 +23,11 @@ SCHEMA_VERSION = "2.1.0"
 # two compiles of the same code and config are otherwise byte for byte equal.
 VOLATILE_FIELDS = ("sdkVersion",)
 # These tasks read state that is not among their inputs (the data folder's
-# newest span, the serving directory, the gate's reference file): a cached
-# result could be stale. CsvExampleGen resolves the span in its executor,
+# newest span, the serving directory, the gate's reference file, the pin): a
+# cached result could be stale. CsvExampleGen resolves the span in its executor,
 # because open-source KFP runs no TFX driver (the spec's preCacheCheck hook),
 # so its cache key would not change when a new span arrives.
-UNCACHED_TASKS = ("CsvExampleGen", "ProductionBaseline", "ValidationGate")
+UNCACHED_TASKS = ("CsvExampleGen", "ProductionBaseline", "ValidationGate", "Pusher")
 # KFP's rule for a pipeline name in the spec (pipelineInfo.name).
 KFP_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 

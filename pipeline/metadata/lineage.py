@@ -42,16 +42,17 @@ class PushedModelRow:
     # A release action that published it ("rollback to V by USER: REASON"), and whether it is served.
     note: str = ""
     served: bool = False
+    pinned: bool = False  # served, and held there by `models pin`
 
 
-def pushed_models(store, pipeline_name: str | None = None,
-                  served_version: str | None = None) -> list[PushedModelRow]:
+def pushed_models(store, pipeline_name: str | None = None, served_version: str | None = None,
+                  pinned: bool = False) -> list[PushedModelRow]:
     """Every version a run (of the pipeline) or a rollback published, newest first, with its run and
-    headline metrics; `served_version` (default: the newest) is marked served."""
+    headline metrics; `served_version` (default: the newest) is marked served, and pinned if so."""
     rows = _pipeline_pushes(store, pipeline_name)
     by_version = {row.version: row for row in rows}
     for record in releases.release_history(store, pipeline_name):
-        if record.state != "COMPLETE":
+        if record.state != "COMPLETE" or record.action != releases.ROLLBACK:
             continue
         original = by_version.get(record.to_version)
         rows.append(PushedModelRow(
@@ -63,7 +64,8 @@ def pushed_models(store, pipeline_name: str | None = None,
             note=f"{record.action} to {record.to_version} by {record.user}: {record.reason}"))
     rows.sort(key=lambda row: (row.pushed_at, int(row.version) if row.version.isdigit() else 0), reverse=True)
     served = served_version or (rows[0].version if rows else None)
-    return [replace(row, served=row.version == served) for row in rows]
+    return [replace(row, served=row.version == served, pinned=pinned and row.version == served)
+            for row in rows]
 
 
 def _pipeline_pushes(store, pipeline_name: str | None) -> list[PushedModelRow]:
@@ -122,6 +124,7 @@ class RunRow:
     status: str
     no_verdict: str | None  # why blessed is None, in words
     no_verdict_brief: str | None  # the same in two words
+    not_pushed: str | None  # why a blessed model was not pushed (a pin)
 
     @classmethod
     def of(cls, outcome: RunOutcome) -> RunRow:
@@ -129,7 +132,8 @@ class RunRow:
                    states=outcome.states, blessed=outcome.blessed, pushed_version=outcome.pushed_version,
                    status=outcome.status,
                    no_verdict=None if outcome.blessed is not None else outcome.missing_verdict,
-                   no_verdict_brief=None if outcome.blessed is not None else outcome.missing_verdict_brief)
+                   no_verdict_brief=None if outcome.blessed is not None else outcome.missing_verdict_brief,
+                   not_pushed=outcome.not_pushed_reason)
 
 
 def list_runs(store, pipeline_name: str | None = None, limit: int | None = None) -> list[RunRow]:

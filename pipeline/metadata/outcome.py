@@ -24,7 +24,12 @@ from ml_metadata.proto import metadata_store_pb2
 from components.artifact_types import EVALUATION_VERDICT, VALIDATION_REPORT
 from components.validation_gate.anomalies import AnomalyRow, read_local_anomalies, read_report_rows
 from components.verdict.verdict import Verdict, read_verdict
-from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION
+from components.versioned_pusher.properties import (
+    NOT_PUSHED_REASON,
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+)
 from pipeline.metadata import run_facts
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.tfma_results import Evaluation, EvaluationUnreadable, read_evaluation
@@ -49,7 +54,20 @@ class RunOutcome:
     outputs: dict[str, list[metadata_store_pb2.Artifact]] = field(default_factory=dict)
     pushed_path: str | None = None
     pushed_version: str | None = None
+    # Why a blessed model was not pushed ("pinned at V by USER: REASON"), from the Pusher.
+    not_pushed_reason: str | None = None
     stop_reason: str | None = None
+
+    @property
+    def pushed_text(self) -> str:
+        """What was pushed, in words: the version, or why nothing went out when the Pusher said so."""
+        if self.pushed_path:
+            return f"version {self.pushed_version} ({self.pushed_path})"
+        return f"nothing; not pushed: {self.not_pushed_reason}" if self.not_pushed_reason else "nothing"
+
+    def push_facts(self) -> dict[str, str | None]:
+        """The push, for --json: the version, or why a blessed model was not pushed."""
+        return {PUSHED_VERSION: self.pushed_version, "not_pushed": self.not_pushed_reason}
 
     @cached_property
     def anomalies(self) -> list[AnomalyRow]:
@@ -215,6 +233,8 @@ def read_outcome(store, run: metadata_store_pb2.Context) -> RunOutcome:
             outcome.pushed_path = mlmd.custom_value(artifact, PUSHED_DESTINATION)
             version = mlmd.custom_value(artifact, PUSHED_VERSION)
             outcome.pushed_version = None if version is None else str(version)
+        elif mlmd.custom_value(artifact, NOT_PUSHED_REASON):
+            outcome.not_pushed_reason = mlmd.custom_value(artifact, NOT_PUSHED_REASON)
     return outcome
 
 

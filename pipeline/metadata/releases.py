@@ -1,12 +1,13 @@
 """Release actions recorded in ML Metadata: who changed what is served, when, why, and to what.
 
-Each action (a rollback, for now) is an execution of type RELEASE_ACTION in
-the pipeline's RELEASE_HISTORY context. It is written RUNNING before the
-serving folder changes and COMPLETE after, with a PushedModel artifact for the
-version it published (as TFX's Pusher records one, so `models` and `lineage
-trace` read it like a push) and the earlier version's PushedModel as its
-input. An action left RUNNING by a killed process is settled by the next one
-from what the serving folder holds (`settle_unfinished`).
+Each action (a rollback, a pin, an unpin) is an execution of type
+RELEASE_ACTION in the pipeline's RELEASE_HISTORY context. It is written
+RUNNING before the serving folder changes and COMPLETE after. A rollback also
+records a PushedModel artifact for the version it published (as TFX's Pusher
+records one, so `models`, `lineage trace` and the next run's baseline read it
+like a push), with the earlier version's PushedModel as its input. An action
+left RUNNING by a killed process is settled by the next one from what the
+serving folder holds (`settle_unfinished`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ from dataclasses import asdict, dataclass
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION
+from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION, ROLLED_BACK_TO
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.outcome import utc
 
 RELEASE_HISTORY = "taxi_tfx.ReleaseHistory"
 RELEASE_ACTION = "taxi_tfx.ReleaseAction"
-ROLLBACK = "rollback"
-# On the PushedModel a rollback publishes, and in its push record: the version whose model it serves again.
-ROLLED_BACK_TO = "rolled_back_to"
+ROLLBACK, PIN, UNPIN = "rollback", "pin", "unpin"
 FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir")
 
 
@@ -44,8 +43,9 @@ class ReleaseRecord:
         return asdict(self)
 
     def one_line(self) -> str:
-        return (f"{self.at}  {self.action} {self.from_version} → {self.to_version} (served as "
-                f"{self.new_version or '?'}) by {self.user}: {self.reason} [{self.state.lower()}]")
+        change = (f"{self.from_version} → {self.to_version} (served as {self.new_version or '?'})"
+                  if self.action == ROLLBACK else self.to_version)
+        return f"{self.at}  {self.action} {change} by {self.user}: {self.reason} [{self.state.lower()}]"
 
 
 def begin(store, pipeline_name: str, values: dict[str, str]) -> pb.Execution:
@@ -77,16 +77,30 @@ def finish(store, execution: pb.Execution, new_version: str, destination: str,
     store.put_execution(execution, events, [_history_of(store, execution)])
 
 
-def settle_unfinished(store, pipeline_name: str, complete_versions: set[str]) -> list[int]:
-    """Actions a killed process left RUNNING: COMPLETE if their version was published, else CANCELED."""
+def complete(store, execution: pb.Execution) -> None:
+    """Marks an action that publishes no version (a pin, an unpin) COMPLETE."""
+    execution.last_known_state = pb.Execution.COMPLETE
+    store.put_executions([execution])
+
+
+def settle_unfinished(store, pipeline_name: str, complete_versions: set[str],
+                      pin_action_id: int | None) -> list[int]:
+    """Actions a killed process left RUNNING: COMPLETE if their change is on disk, else CANCELED.
+
+    A rollback's change is its version, complete; a pin's, the pin file it
+    wrote (the file names the action); an unpin's, no pin file.
+    """
     settled = []
     for execution in _actions(store, pipeline_name):
         if execution.last_known_state != pb.Execution.RUNNING:
             continue
+        action = mlmd.custom_value(execution, "action")
         new_version = mlmd.custom_value(execution, "new_version") or ""
-        if new_version and new_version in complete_versions:
+        if action == ROLLBACK and new_version in complete_versions:
             finish(store, execution, new_version,
                    f"{mlmd.custom_value(execution, 'serving_dir')}/{new_version}", None)
+        elif (action == PIN and pin_action_id == execution.id) or (action == UNPIN and pin_action_id is None):
+            complete(store, execution)
         else:
             execution.last_known_state = pb.Execution.CANCELED
             store.put_executions([execution])

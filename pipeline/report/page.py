@@ -185,6 +185,8 @@ def _add_lineage(report: Report, store, outcome: RunOutcome) -> None:
         report.pushed_version = outcome.pushed_version
     elif report.stopped_at:
         report.push_reason = f"The run stopped at {report.stopped_at}; nothing after it ran."
+    elif outcome.not_pushed_reason:
+        report.push_reason = f"Blessed, but not pushed: {outcome.not_pushed_reason}."
     elif report.verdict is not None and not report.verdict["blessed"]:
         report.push_reason = f"The {report.verdict['decided_by']} did not bless the model (see Evaluation)."
     elif report.verdict is None:

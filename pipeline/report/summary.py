@@ -36,7 +36,8 @@ def print_outcome(console, summary: RunOutcome) -> None:
     """Anomalies, verdict and push of a run."""
     _print_anomalies(console, summary.anomalies, GATE in summary.failed_components())
     _print_verdict(console, summary.verdict)
-    console.print(f"  Pushed      {summary.pushed_path or 'nothing'}", highlight=False, markup=False)
+    pushed = summary.pushed_path or summary.pushed_text  # the path alone, where there is one
+    console.print(f"  Pushed      {pushed}", highlight=False, markup=False)
 
 
 def _print_components(console, summary: RunOutcome) -> None:
@@ -91,7 +92,7 @@ def condensed_checks(verdict: dict) -> list[str]:
 def verdict_lines(verdict: dict) -> list[str]:
     """The decision, then every check, failures first (as stored in the verdict file)."""
     head = "BLESSED" if verdict["blessed"] else "NOT BLESSED"
-    baseline = "against the last blessed model" if verdict["has_baseline"] else "no baseline yet"
+    baseline = "against the served model" if verdict["has_baseline"] else "no baseline yet"
     if verdict.get("decided_by") == EVALUATOR:  # a stock pipeline: TFMA's own thresholds decided
         against = "with a baseline" if verdict["has_baseline"] else "no baseline"
         baseline = f"by the Evaluator's TFMA thresholds, {against}"

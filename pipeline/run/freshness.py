@@ -16,7 +16,7 @@ import platform
 from importlib import metadata as package_metadata
 from pathlib import Path
 
-from components.versioned_pusher.versions import complete_local_versions
+from components.versioned_pusher.versions import complete_local_versions, local_pin
 from configs.settings import PipelineConfig
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.run_facts import INPUT_FINGERPRINT as FINGERPRINT_KEY
@@ -73,15 +73,23 @@ def _version(library: str) -> str:
         return "absent"
 
 
-def newest_served_version(serving_dir: Path) -> str:
-    """The newest complete version in the serving directory, or "-" when there is none."""
+def serving_state(serving_dir: Path) -> str:
+    """The newest complete version in the serving directory ("-" when none), and its pin if any.
+
+    A pin added or lifted since the last run changes what a run would do (push
+    or not), so it counts as a change of the serving directory.
+    """
     versions = complete_local_versions(serving_dir)
-    return str(versions[-1]) if versions else "-"
+    try:
+        pin = local_pin(serving_dir)
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable: the pusher will say so
+        pin = None
+    return (str(versions[-1]) if versions else "-") + (f" pinned by action {pin.action_id}" if pin else "")
 
 
 def freshness_facts(fingerprint: str, serving_dir: Path) -> dict[str, str]:
     """What the up-to-date check needs to find on a run's context afterwards."""
-    return {FINGERPRINT_KEY: fingerprint, SERVING_KEY: newest_served_version(serving_dir)}
+    return {FINGERPRINT_KEY: fingerprint, SERVING_KEY: serving_state(serving_dir)}
 
 
 def up_to_date_run(store, config: PipelineConfig, fingerprint: str):
@@ -101,7 +109,7 @@ def up_to_date_run(store, config: PipelineConfig, fingerprint: str):
     if STOP_KEY in facts:
         return None
     if SERVING_KEY not in facts or \
-            facts[SERVING_KEY].string_value != newest_served_version(OutputLayout.of(config).serving_dir):
+            facts[SERVING_KEY].string_value != serving_state(OutputLayout.of(config).serving_dir):
         return None
     executions = mlmd.component_executions(store, run)
     if not executions or any(item.state not in FINISHED_STATES for item in executions):

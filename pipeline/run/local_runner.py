@@ -18,6 +18,10 @@ from pipeline.metadata import store as mlmd
 from pipeline.run.inputs import RunInputs, local_pipeline_inputs
 
 log = logging.getLogger(__name__)
+# Nodes that read state outside their inputs, so that a cached result could be
+# stale: the Pusher reads the serving folder (a version removed, a pin added or
+# lifted since the run it would be taken from).
+UNCACHED_NODES = ("Pusher",)
 
 
 @dataclass
@@ -32,20 +36,23 @@ def new_run_id() -> str:
     return datetime.now().isoformat()
 
 
-def pinned_run_id_runner(run_id: str):
-    """A LocalDagRunner whose pipeline_run context is named run_id instead of the time it starts."""
+def local_dag_runner(run_id: str):
+    """A LocalDagRunner under run_id instead of the time it starts, with UNCACHED_NODES never cached."""
     from tfx.dsl.compiler import constants
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
 
-    class PinnedRunIdRunner(LocalDagRunner):
+    class RunIdLocalDagRunner(LocalDagRunner):
         def run_with_ir(self, pipeline, run_options=None):
             # LocalDagRunner substitutes its own id only where the parameter is still open.
             runtime_parameter_utils.substitute_runtime_parameter(
                 pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            for node in pipeline.nodes:
+                if node.pipeline_node.node_info.id in UNCACHED_NODES:
+                    node.pipeline_node.execution_options.caching_options.enable_cache = False
             return super().run_with_ir(pipeline, run_options)
 
-    return PinnedRunIdRunner()
+    return RunIdLocalDagRunner()
 
 
 def disable_beam_state_cache() -> None:
@@ -111,7 +118,7 @@ def run_local(config: PipelineConfig, run_id: str, inputs: RunInputs,
         absl_logger.addHandler(progress_handler)
     started = time.perf_counter()
     try:
-        pinned_run_id_runner(run_id).run(pipeline)
+        local_dag_runner(run_id).run(pipeline)
         error = None
     except Exception as caught:  # a component failed; the caller explains it
         log.exception("pipeline run failed")

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.versioned_pusher.properties import ROLLED_BACK_TO
 from components.versioned_pusher.versions import PARTIAL_PREFIX, PUSH_RECORD, complete_local_versions
 from configs.settings import ConfigError
-from pipeline.metadata.releases import ROLLED_BACK_TO
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_failed_checks_come_first_with_value_bound_and_baseline():
     change = failed[1]
     assert change.baseline_value == 0.95 and change.value == 0.93 and change.bound == -0.01
     assert "vs baseline 0.9500" in change.one_line()
-    assert verdict.lines()[0] == "NOT BLESSED (against the last blessed model)"
+    assert verdict.lines()[0] == "NOT BLESSED (against the served model)"
 
 
 def test_missing_or_nan_metric_fails_its_check():

@@ -105,7 +105,7 @@ def test_spec_holds_no_secret_and_stateful_tasks_are_never_cached(compiled):
     for secret in SECRETS.values():
         assert secret not in text
     tasks = yaml.safe_load(text)["root"]["dag"]["tasks"]
-    for stateful in ("CsvExampleGen", "ProductionBaseline", "ValidationGate"):
+    for stateful in ("CsvExampleGen", "ProductionBaseline", "ValidationGate", "Pusher"):
         assert tasks[stateful]["cachingOptions"] == {"enableCache": False}, stateful
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
 

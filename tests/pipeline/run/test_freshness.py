@@ -8,7 +8,7 @@ import pytest
 
 from configs.settings import load_config
 from pipeline.run import freshness
-from pipeline.run.freshness import newest_served_version, up_to_date_run
+from pipeline.run.freshness import serving_state, up_to_date_run
 from pipeline.run.inputs import RunInputs
 from tests.conftest import PROJECT_ROOT, read_taxi_rows
 
@@ -63,14 +63,14 @@ def test_fingerprint_follows_the_configuration_and_the_schema(data, tmp_path):
     assert input_fingerprint(config(data, tmp_path, f"paths.schema_file={schema}")) != with_copy
 
 
-def test_newest_served_version_ignores_folders_that_are_not_complete_versions(tmp_path):
+def test_serving_state_ignores_folders_that_are_not_complete_versions(tmp_path):
     serving = tmp_path / "serving"
-    assert newest_served_version(serving) == "-"
+    assert serving_state(serving) == "-"
     for name in ("9", "10", ".tmp-11", "notes", "12"):
         (serving / name).mkdir(parents=True)
     for complete in ("9", "10"):
         (serving / complete / "push_record.json").write_text("{}")
-    assert newest_served_version(serving) == "10", "12 has no push record: an incomplete push"
+    assert serving_state(serving) == "10", "12 has no push record: an incomplete push"
 
 
 def test_an_empty_store_is_never_up_to_date(data, tmp_path):
@@ -79,3 +79,16 @@ def test_an_empty_store_is_never_up_to_date(data, tmp_path):
     store = mlmd.open_store(mlmd.sqlite_connection(tmp_path / "metadata.sqlite"))
     settings = config(data, tmp_path)
     assert up_to_date_run(store, settings, input_fingerprint(settings)) is None
+
+
+def test_a_pin_added_or_lifted_changes_the_serving_state(tmp_path):
+    from components.versioned_pusher.versions import Pin
+    from pipeline.serving.pin import remove_pin, write_pin
+
+    serving = tmp_path / "serving"
+    (serving / "10").mkdir(parents=True)
+    (serving / "10" / "push_record.json").write_text("{}")
+    write_pin(serving, Pin(version="10", user="ann", reason="audit", at="2026-12-04 02:00:00", action_id=5))
+    assert serving_state(serving) == "10 pinned by action 5"
+    remove_pin(serving)
+    assert serving_state(serving) == "10"

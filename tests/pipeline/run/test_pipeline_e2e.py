@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 SCHEMA = PROJECT_ROOT / "schemas" / "taxi" / "schema.pbtxt"
 COMPONENTS = [
     "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "ValidationGate",
-    "Transform", "Trainer", "latest_blessed_model_resolver", "previous_statistics_resolver",
+    "Transform", "Trainer", "served_model_resolver", "previous_statistics_resolver",
     "Evaluator", "Verdict", "Pusher",
 ]
 # Components whose work depends only on the data, the schema and the code. The
@@ -223,7 +223,7 @@ def test_a_clearly_worse_model_is_not_released_and_why_says_so(pipeline_runs, ta
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
     )
     assert worse.returncode == 0, worse.stdout + worse.stderr
-    assert "NOT BLESSED (against the last blessed model)" in worse.stdout
+    assert "NOT BLESSED (against the served model)" in worse.stdout
     assert "FAIL Overall auc" in worse.stdout and "vs baseline" in worse.stdout
     assert "Pushed      nothing" in worse.stdout
     assert sorted(p.name for p in (output / "serving").iterdir()) == pushed_before

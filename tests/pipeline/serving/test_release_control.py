@@ -1,8 +1,10 @@
-"""`models rollback` on the serving folder and store of real runs: the switch, its record, a real kill.
+"""`models rollback | pin | unpin` on the serving folder and store of real runs.
 
 The output folder of the shared e2e runs is copied and one more run, with a
-different dropout, pushes a second model; the tests then roll back to the
-first, in file order (each starts from what the one before left).
+different dropout, pushes a second model. The tests then roll back, kill a
+rollback, pin, run, unpin and run, in file order: each starts from what the
+one before left. The runs are real: the baseline their Evaluator used and
+what their Pusher did are read back from ML Metadata.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
 
 from components.production_baseline.executor import production_model
 from components.versioned_pusher.versions import PARTIAL_PREFIX, complete_local_versions
@@ -45,11 +48,36 @@ def output(pipeline_runs, taxi_sample_dir, tmp_path_factory) -> Path:
 
 
 def rollback(output: Path, *arguments: str, code: int = 0) -> subprocess.CompletedProcess:
-    result = subprocess.run(cli("models", "rollback", "--output", str(output), *arguments), cwd=PROJECT_ROOT,
+    return release(output, "rollback", *arguments, code=code)
+
+
+def release(output: Path, action: str, *arguments: str, code: int = 0) -> subprocess.CompletedProcess:
+    result = subprocess.run(cli("models", action, "--output", str(output), *arguments), cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == code, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     return result
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return (result.stdout + result.stderr).strip().splitlines()[-1]
+
+
+def newest_run(output: Path):
+    store = mlmd.open_store(mlmd.connection_from_url(str(output / "metadata.sqlite")))
+    return store, mlmd.pipeline_runs(store)[0]
+
+
+def component_artifacts(store, run, component: str, event_types) -> dict[str, list]:
+    """The artifacts of one component's execution in a run, by event key."""
+    (execution,) = [item.execution for item in mlmd.component_executions(store, run)
+                    if item.component == component]
+    by_key: dict[str, list] = {}
+    for event in store.get_events_by_execution_ids([execution.id]):
+        if event.type in event_types:
+            key = event.path.steps[0].key
+            by_key.setdefault(key, []).extend(store.get_artifacts_by_id([event.artifact_id]))
+    return by_key
 
 
 def models(output: Path) -> list[dict]:
@@ -172,3 +200,90 @@ def test_a_rollback_killed_mid_copy_never_shows_half_a_switch_and_the_next_one_s
     assert [r.state for r in records[:2]] == ["COMPLETE", "CANCELED"] and records[1].reason == "killed"
     assert not [p for p in os.listdir(serving) if p.startswith(PARTIAL_PREFIX)]
     assert str(complete_local_versions(serving)[-1]) == result["new_version"]
+
+
+
+PIN_REASON = "frozen for the audit"
+LATER_RUN = ("--set", "training.dropout=0.3", "--set", "evaluation.max_auc_drop_vs_baseline=1.0")
+
+
+def model_pushed_as(store, version: str):
+    """The Model artifact whose push published `version` (the Pusher's input)."""
+    (pushed,) = [a for a in mlmd.artifacts_by_type(store, "PushedModel")
+                 if str(mlmd.custom_value(a, "pushed_version")) == version
+                 and not mlmd.custom_value(a, "reused_existing_version")]
+    (execution_id,) = {e.execution_id for e in store.get_events_by_artifact_ids([pushed.id])
+                       if e.type == pb.Event.OUTPUT}
+    (model_id,) = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+                   if e.type == pb.Event.INPUT and e.path.steps[0].key == "model"]
+    return model_id
+
+
+def test_pin_refuses_what_it_cannot_hold_and_changes_nothing(output):
+    serving = output / "serving"
+    first = str(complete_local_versions(serving)[0])
+    rollback(output, "--to", first, "--reason", "back to the first model")
+    served = str(complete_local_versions(serving)[-1])
+    listing, records = sorted(os.listdir(serving)), history(output)
+    other = next(str(v) for v in complete_local_versions(serving)
+                 if fingerprint(serving, v) != fingerprint(serving, int(served)))
+    assert "123: no such version" in last_line(release(output, "pin", "123", "--reason", "x", code=2))
+    assert f"{other}: not the model served now (version {served})" in \
+        last_line(release(output, "pin", other, "--reason", "x", code=2))
+    assert "nothing is pinned in" in last_line(release(output, "unpin", "--reason", "x", code=2))
+    assert "--reason" in last_line(release(output, "pin", served, code=2))
+    assert sorted(os.listdir(serving)) == listing and history(output) == records
+
+
+def test_a_pinned_version_stays_served_while_a_run_trains_evaluates_and_pushes_nothing(
+        output, taxi_sample_dir):
+    serving = output / "serving"
+    first = str(complete_local_versions(serving)[0])
+    served = str(complete_local_versions(serving)[-1])
+    user = getpass.getuser()
+    pinned = json.loads(release(output, "pin", served, "--reason", PIN_REASON, "--json").stdout)
+    assert (pinned["version"], pinned["user"]) == (served, user)
+    sentence = f"pinned at {served} by {user}: {PIN_REASON}"
+    assert f"already {sentence}" in last_line(release(output, "pin", served, "--reason", "again", code=2))
+    assert sentence in last_line(rollback(output, "--reason", "not now", code=2))
+    rows = models(output)
+    assert rows[0]["version"] == served and rows[0]["pinned"] and rows[0]["served"]
+    assert [(r.action, r.state) for r in history(output)[:2]] == \
+        [("pin", "COMPLETE"), ("rollback", "COMPLETE")]
+
+    versions = complete_local_versions(serving)
+    run = run_pipeline_cli(taxi_sample_dir, output, *LATER_RUN)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert complete_local_versions(serving) == versions, "a pinned serving folder got a new version"
+    store, newest = newest_run(output)
+    # The candidate was compared with the model served (version `served` serves the first run's model
+    # again), not with the last one blessed.
+    baseline = component_artifacts(store, newest, "Evaluator", (pb.Event.INPUT,))["baseline_model"]
+    assert [a.id for a in baseline] == [model_pushed_as(store, first)]
+    (pushed,) = component_artifacts(store, newest, "Pusher", (pb.Event.OUTPUT,))["pushed_model"]
+    assert mlmd.custom_value(pushed, "pushed") == 0
+    why = subprocess.run(cli("why", "--json", "--store", str(output / "metadata.sqlite")), cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=120, check=True)
+    decision = json.loads(why.stdout)
+    assert decision["blessed"] is True and decision["not_pushed"] == sentence
+    text = subprocess.run(cli("why", "--store", str(output / "metadata.sqlite")), cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+    assert f"Pushed: nothing; not pushed: {sentence}" in text
+
+
+def test_unpin_lets_the_next_run_push_the_blessed_model(output, taxi_sample_dir):
+    serving = output / "serving"
+    served = str(complete_local_versions(serving)[-1])
+    result = json.loads(release(output, "unpin", "--reason", "audit done", "--json").stdout)
+    assert result["version"] == served and not (serving / "pin.json").exists()
+    assert (history(output)[0].action, history(output)[0].state) == ("unpin", "COMPLETE")
+    # Same data, code and configuration as the pinned run: only the lifted pin makes it run again.
+    run = run_pipeline_cli(taxi_sample_dir, output, *LATER_RUN)
+    assert run.returncode == 0, run.stdout + run.stderr
+    store, newest = newest_run(output)
+    states = {item.component: item.state for item in mlmd.component_executions(store, newest)}
+    assert states["Trainer"] == "CACHED" and states["Pusher"] == "COMPLETE"
+    new = str(complete_local_versions(serving)[-1])
+    assert new != served and model_pushed_as(store, new) == \
+        component_artifacts(store, newest, "Trainer", mlmd.OUTPUT_EVENTS)["model"][0].id
+    assert models(output)[0]["version"] == new and not models(output)[0]["pinned"]
