@@ -11,7 +11,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.artifact_types import STANDS_IN_FOR_CANDIDATE
-from components.versioned_pusher.push import MODEL_URI, latest_pushed
+from components.versioned_pusher.push import latest_pushed
+from components.versioned_pusher.versions import MODEL_URI
 
 
 class ProductionModelMissing(RuntimeError):

@@ -18,7 +18,8 @@ import logging
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from components.versioned_pusher.push import MODEL_URI, latest_pushed
+from components.versioned_pusher.push import latest_pushed
+from components.versioned_pusher.versions import MODEL_URI
 
 MODEL_KEY = "model"  # the channel of the pipeline's Models, and the output the Evaluator reads
 

@@ -11,7 +11,8 @@ from tfx.types import artifact_utils
 from tfx.utils import proto_utils
 
 from components.versioned_pusher.properties import NOT_PUSHED_REASON, REUSED_EXISTING_VERSION
-from components.versioned_pusher.push import MODEL_URI, push_model, read_pin
+from components.versioned_pusher.push import push_model, read_pin
+from components.versioned_pusher.versions import MODEL_URI
 
 
 class Executor(tfx_pusher.Executor):

@@ -15,3 +15,5 @@ NOT_PUSHED_REASON = "not_pushed_reason"
 # On a PushedModel that `models rollback` recorded (and in its push record):
 # the version whose model it serves again.
 ROLLED_BACK_TO = "rolled_back_to"
+# On a PushedModel that `models bless` recorded (and in its push record): "USER: REASON".
+BLESSED_BY = "manually_blessed_by"

@@ -14,7 +14,6 @@ are removed by the next one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -25,11 +24,16 @@ from dataclasses import dataclass
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from components.versioned_pusher.versions import PARTIAL_PREFIX, PIN_FILE, PUSH_RECORD, Pin, is_version_name
-
-FINGERPRINT_FILES = ("fingerprint.pb", "saved_model.pb")
-# In a push record: the URI of the Model artifact the version is a copy of.
-MODEL_URI = "model_uri"
+from components.versioned_pusher.versions import (
+    FINGERPRINT,
+    FINGERPRINT_FILES,
+    PARTIAL_PREFIX,
+    PIN_FILE,
+    PUSH_RECORD,
+    Pin,
+    content_fingerprint,
+    is_version_name,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def model_fingerprint(model_dir: str) -> str:
         path = os.path.join(model_dir, name)
         if fileio.exists(path) and not fileio.isdir(path):
             with fileio.open(path, "rb") as reader:
-                return hashlib.sha256(reader.read()).hexdigest()[:32]
+                return content_fingerprint(reader.read())
     raise FileNotFoundError(f"{model_dir} is not a SavedModel: no saved_model.pb")
 
 
@@ -93,7 +97,7 @@ def push_model(
         if is_local(serving_dir) else final
     try:
         copy_tree(model_dir, target)
-        record = {"fingerprint": fingerprint, "source": model_dir, "pushed_at": clock(),
+        record = {FINGERPRINT: fingerprint, "source": model_dir, "pushed_at": clock(),
                   **(metadata or {})}
         with fileio.open(os.path.join(target, PUSH_RECORD), "w") as writer:  # last: marks it complete
             writer.write(json.dumps(record, indent=2))
@@ -114,7 +118,7 @@ def read_push_record(version_dir: str) -> dict:
 
 
 def _recorded_fingerprint(version_dir: str) -> str | None:
-    return read_push_record(version_dir).get("fingerprint")
+    return read_push_record(version_dir).get(FINGERPRINT)
 
 
 def _remove_incomplete(serving_dir: str) -> None:

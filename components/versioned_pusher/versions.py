@@ -13,14 +13,20 @@ wherever it runs, reads it. Its name and its reading are here, for both.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PUSH_RECORD = "push_record.json"
+# Keys of a push record: the model's content hash, and the Model artifact it is a copy of.
+FINGERPRINT = "fingerprint"
+MODEL_URI = "model_uri"
 PARTIAL_PREFIX = ".partial-"
 PIN_FILE = "pin.json"
+# A SavedModel's content hash is taken from the first of these it has.
+FINGERPRINT_FILES = ("fingerprint.pb", "saved_model.pb")
 
 
 @dataclass(frozen=True)
@@ -60,3 +66,16 @@ def local_pin(serving_dir: Path) -> Pin | None:
     """The pin of a serving directory on this machine's file system, or None."""
     path = serving_dir / PIN_FILE
     return Pin.from_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def content_fingerprint(data: bytes) -> str:
+    """The `fingerprint` of a push record, from the bytes of a FINGERPRINT_FILES file."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def local_model_fingerprint(model_dir: Path) -> str:
+    """content_fingerprint of a SavedModel on this machine's file system."""
+    for name in FINGERPRINT_FILES:
+        if (model_dir / name).is_file():
+            return content_fingerprint((model_dir / name).read_bytes())
+    raise FileNotFoundError(f"{model_dir} is not a SavedModel: no saved_model.pb")

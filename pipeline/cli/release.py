@@ -1,6 +1,6 @@
-"""`models rollback | pin | unpin`: change what is served, each change recorded in ML Metadata.
+"""`models rollback | pin | unpin | bless`: change what is served, each change recorded in ML Metadata.
 
-The changes on disk are pipeline/serving's (rollback.py, pin.py); the records,
+The changes on disk are pipeline/serving's (rollback.py, pin.py, bless.py); the records,
 pipeline/metadata/releases'. Every action holds the run lock, so that it never
 races a run's push, settles what a killed action left first, and writes to the
 configuration's store. No TensorFlow.
@@ -34,6 +34,10 @@ def register_release(models_commands, config_argument) -> None:
     _common_arguments(pin, config_argument, command_pin)
     unpin = models_commands.add_parser("unpin", help="lift the pin: the next blessed model is pushed again")
     _common_arguments(unpin, config_argument, command_unpin)
+    bless = models_commands.add_parser(
+        "bless", help="push a run's model that the Evaluator did not bless, with an audit record")
+    bless.add_argument("run", help="run id or prefix ('latest': the newest run)")
+    _common_arguments(bless, config_argument, command_bless)
 
 
 def _common_arguments(parser: argparse.ArgumentParser, config_argument, handler) -> None:
@@ -116,7 +120,7 @@ def command_rollback(args: argparse.Namespace, console: Console) -> int:
 def command_pin(args: argparse.Namespace, console: Console) -> int:
     from components.versioned_pusher.versions import Pin
     from pipeline.metadata import releases
-    from pipeline.metadata.outcome import utc
+    from pipeline.metadata.store import utc
     from pipeline.serving.pin import check_pinnable, write_pin
 
     with _acting(args, releases.PIN) as release:
@@ -145,6 +149,30 @@ def command_unpin(args: argparse.Namespace, console: Console) -> int:
                    {"version": pinned.version, "was": pinned.sentence()},
                    f"Unpinned version {pinned.version} (was {pinned.sentence()}); the next blessed model "
                    "is pushed")
+
+
+def command_bless(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.metadata import releases
+    from pipeline.metadata.outcome import find_run, read_outcome
+    from pipeline.serving.bless import TRAINER, plan_bless, publish_blessed
+    from pipeline.serving.pin import read_pin
+
+    with _acting(args, releases.BLESS) as release:
+        outcome = read_outcome(release.store, find_run(release.store, args.run, release.config.pipeline_name))
+        pinned = read_pin(release.serving_dir)
+        if pinned is not None:
+            raise ConfigError(f"{pinned.sentence()}; `models unpin` first")
+        plan = plan_bless(outcome, release.serving_dir)
+        action = release.begin(releases.BLESS, from_version=plan.from_version, new_version=plan.new_version,
+                               run_id=plan.run_id)
+        publish_blessed(plan, release.user, release.reason)
+        (model,) = outcome.produced(TRAINER, "Model")
+        releases.finish(release.store, action, plan.new_version, str(plan.new_path), model)
+    return _report(args, console, release, releases.BLESS,
+                   {"run_id": plan.run_id, "from_version": plan.from_version, "new_version": plan.new_version,
+                    "path": str(plan.new_path), "blessed": outcome.blessed},
+                   f"Blessed by hand: the model of run {plan.run_id} is now served as version "
+                   f"{plan.new_version} (was {plan.from_version})")
 
 
 def _report(args, console: Console, release: Release, action: str, values: dict, sentence: str) -> int:

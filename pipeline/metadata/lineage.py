@@ -12,21 +12,25 @@ from pathlib import Path
 from ml_metadata.proto import metadata_store_pb2
 
 from components.versioned_pusher.properties import (
+    BLESSED_BY,
     PUSHED,
     PUSHED_DESTINATION,
     PUSHED_VERSION,
     REUSED_EXISTING_VERSION,
+    ROLLED_BACK_TO,
 )
 from pipeline.metadata import releases
 from pipeline.metadata import run_facts as facts
 from pipeline.metadata import store as mlmd
-from pipeline.metadata.outcome import RunOutcome, read_outcome, recent_outcomes, utc
+from pipeline.metadata.outcome import RunOutcome, read_outcome, recent_outcomes
+from pipeline.metadata.store import utc
 from trainer.record import read_training_record, read_tuner_trials
 
 # The execution properties that explain a run; train_args and eval_args are what a
-# stock Trainer's run is told (its steps); the last four, who changed what is served and why.
+# stock Trainer's run is told (its steps); the last five, who changed what is served, why, and
+# whose model a bless pushed.
 EXECUTION_KEYS = ("input_base", "span", "input_fingerprint", "schema_file", "version", "train_args",
-                  "eval_args", "action", "user", "reason", "to_version")
+                  "eval_args", "action", "user", "reason", "to_version", "run_id")
 
 
 @dataclass(frozen=True)
@@ -51,21 +55,48 @@ def pushed_models(store, pipeline_name: str | None = None, served_version: str |
     headline metrics; `served_version` (default: the newest) is marked served, and pinned if so."""
     rows = _pipeline_pushes(store, pipeline_name)
     by_version = {row.version: row for row in rows}
-    for record in releases.release_history(store, pipeline_name):
-        if record.state != "COMPLETE" or record.action != releases.ROLLBACK:
+    for record in reversed(releases.release_history(store, pipeline_name)):  # oldest first
+        if record.state != "COMPLETE" or record.action not in releases.PUBLISHING:
             continue
-        original = by_version.get(record.to_version)
-        rows.append(PushedModelRow(
-            version=record.new_version, path=str(Path(record.serving_dir) / record.new_version),
-            run_id=original.run_id if original else "?", pushed_at=record.at,
-            auc=original.auc if original else None,
-            binary_accuracy=original.binary_accuracy if original else None,
-            metrics_missing=original.metrics_missing if original else "version unknown",
-            note=f"{record.action} to {record.to_version} by {record.user}: {record.reason}"))
+        if record.action == releases.ROLLBACK:
+            row = _release_row(record, by_version.get(record.to_version),
+                               f"rollback to {record.to_version} by {record.user}: {record.reason}")
+        else:
+            row = _release_row(record, _run_row(store, record.run_id),
+                               f"manual bless by {record.user}: {record.reason}")
+        rows.append(row)
+        by_version[row.version] = row
     rows.sort(key=lambda row: (row.pushed_at, int(row.version) if row.version.isdigit() else 0), reverse=True)
     served = served_version or (rows[0].version if rows else None)
     return [replace(row, served=row.version == served, pinned=pinned and row.version == served)
             for row in rows]
+
+
+def _release_row(record: releases.ReleaseRecord, original: PushedModelRow | None,
+                 note: str) -> PushedModelRow:
+    """A version a release action published, with the run and metrics of the model it holds."""
+    return PushedModelRow(
+        version=record.new_version, path=str(Path(record.serving_dir) / record.new_version),
+        run_id=original.run_id if original else "?", pushed_at=record.at,
+        auc=original.auc if original else None,
+        binary_accuracy=original.binary_accuracy if original else None,
+        metrics_missing=original.metrics_missing if original else "version unknown", note=note)
+
+
+def _run_row(store, run_id: str) -> PushedModelRow | None:
+    """A run's model as a row (for its metrics), or None when the store has no such run."""
+    run = mlmd.run_context(store, run_id)
+    if run is None:
+        return None
+    return _push_row(read_outcome(store, run), "", "", "")
+
+
+def _push_row(outcome: RunOutcome | None, version: str, path: str, pushed_at: str) -> PushedModelRow:
+    overall = ((outcome.verdict if outcome else None) or {}).get("slices", {}).get("Overall", {})
+    return PushedModelRow(version=version, path=path, run_id=outcome.run_id if outcome else "?",
+                          pushed_at=pushed_at, auc=overall.get("auc"),
+                          binary_accuracy=overall.get("binary_accuracy"),
+                          metrics_missing=_metrics_missing(outcome, overall))
 
 
 def _pipeline_pushes(store, pipeline_name: str | None) -> list[PushedModelRow]:
@@ -74,24 +105,21 @@ def _pipeline_pushes(store, pipeline_name: str | None) -> list[PushedModelRow]:
     for artifact in mlmd.artifacts_by_type(store, "PushedModel"):
         # A rerun that found its model already pushed reuses the version: list it once.
         reused = mlmd.custom_value(artifact, REUSED_EXISTING_VERSION)
-        if not mlmd.custom_value(artifact, PUSHED) or reused:
+        if not mlmd.custom_value(artifact, PUSHED) or reused or _published_by_release(artifact):
             continue
         run = _producing_run(store, artifact)
         if runs is not None and (run is None or run.id not in runs):
             continue
-        outcome = read_outcome(store, run) if run is not None else None
-        verdict = outcome.verdict if outcome else None
-        overall = (verdict or {}).get("slices", {}).get("Overall", {})
-        rows.append(PushedModelRow(
-            version=str(mlmd.custom_value(artifact, PUSHED_VERSION) or "?"),
-            path=str(mlmd.custom_value(artifact, PUSHED_DESTINATION) or ""),
-            run_id=run.name if run is not None else "?",
-            pushed_at=utc(artifact.create_time_since_epoch),
-            auc=overall.get("auc"),
-            binary_accuracy=overall.get("binary_accuracy"),
-            metrics_missing=_metrics_missing(outcome, overall),
-        ))
+        rows.append(_push_row(read_outcome(store, run) if run is not None else None,
+                              str(mlmd.custom_value(artifact, PUSHED_VERSION) or "?"),
+                              str(mlmd.custom_value(artifact, PUSHED_DESTINATION) or ""),
+                              utc(artifact.create_time_since_epoch)))
     return rows
+
+
+def _published_by_release(artifact) -> bool:
+    """A rollback's or a bless's PushedModel: listed from the release history, with its note."""
+    return bool(mlmd.custom_value(artifact, ROLLED_BACK_TO) or mlmd.custom_value(artifact, BLESSED_BY))
 
 
 def _metrics_missing(outcome: RunOutcome | None, overall: dict) -> str | None:

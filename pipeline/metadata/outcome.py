@@ -16,7 +16,6 @@ Imports ml_metadata and protobuf only; never TensorFlow or TFX.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 
 from ml_metadata.proto import metadata_store_pb2
@@ -30,7 +29,7 @@ from components.versioned_pusher.properties import (
     PUSHED_DESTINATION,
     PUSHED_VERSION,
 )
-from pipeline.metadata import run_facts
+from pipeline.metadata import releases, run_facts
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.tfma_results import Evaluation, EvaluationUnreadable, read_evaluation
 
@@ -56,18 +55,22 @@ class RunOutcome:
     pushed_version: str | None = None
     # Why a blessed model was not pushed ("pinned at V by USER: REASON"), from the Pusher.
     not_pushed_reason: str | None = None
+    # "USER: REASON" when the model was pushed by hand (`models bless`), not by the Pusher.
+    blessed_by_hand: str | None = None
     stop_reason: str | None = None
 
     @property
     def pushed_text(self) -> str:
         """What was pushed, in words: the version, or why nothing went out when the Pusher said so."""
         if self.pushed_path:
-            return f"version {self.pushed_version} ({self.pushed_path})"
+            by_hand = f", by a manual bless ({self.blessed_by_hand})" if self.blessed_by_hand else ""
+            return f"version {self.pushed_version} ({self.pushed_path}){by_hand}"
         return f"nothing; not pushed: {self.not_pushed_reason}" if self.not_pushed_reason else "nothing"
 
     def push_facts(self) -> dict[str, str | None]:
         """The push, for --json: the version, or why a blessed model was not pushed."""
-        return {PUSHED_VERSION: self.pushed_version, "not_pushed": self.not_pushed_reason}
+        return {PUSHED_VERSION: self.pushed_version, "not_pushed": self.not_pushed_reason,
+                "blessed_by_hand": self.blessed_by_hand}
 
     @cached_property
     def anomalies(self) -> list[AnomalyRow]:
@@ -235,6 +238,12 @@ def read_outcome(store, run: metadata_store_pb2.Context) -> RunOutcome:
             outcome.pushed_version = None if version is None else str(version)
         elif mlmd.custom_value(artifact, NOT_PUSHED_REASON):
             outcome.not_pushed_reason = mlmd.custom_value(artifact, NOT_PUSHED_REASON)
+    if outcome.pushed_path is None:
+        for record in releases.blesses_of_run(store, run.name)[:1]:
+            outcome.pushed_path = f"{record.serving_dir}/{record.new_version}"
+            outcome.pushed_version = record.new_version
+            outcome.blessed_by_hand = f"{record.user}: {record.reason}"
+            outcome.not_pushed_reason = None
     return outcome
 
 
@@ -280,6 +289,3 @@ def recent_outcomes(store, pipeline_name: str | None = None, limit: int | None =
     """Outcomes of the pipeline's runs, newest first."""
     return [read_outcome(store, run) for run in mlmd.pipeline_runs(store, pipeline_name)[:limit]]
 
-
-def utc(milliseconds: int) -> str:
-    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

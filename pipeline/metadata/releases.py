@@ -1,11 +1,12 @@
 """Release actions recorded in ML Metadata: who changed what is served, when, why, and to what.
 
-Each action (a rollback, a pin, an unpin) is an execution of type
+Each action (a rollback, a pin, an unpin, a bless) is an execution of type
 RELEASE_ACTION in the pipeline's RELEASE_HISTORY context. It is written
-RUNNING before the serving folder changes and COMPLETE after. A rollback also
-records a PushedModel artifact for the version it published (as TFX's Pusher
-records one, so `models`, `lineage trace` and the next run's baseline read it
-like a push), with the earlier version's PushedModel as its input. An action
+RUNNING before the serving folder changes and COMPLETE after. A rollback and
+a bless also record a PushedModel artifact for the version they published (as
+TFX's Pusher records one, so `models` and `lineage trace` read it like a
+push), with its source as input: the earlier version's PushedModel, or the
+run's Model. An action
 left RUNNING by a killed process is settled by the next one from what the
 serving folder holds (`settle_unfinished`).
 """
@@ -14,16 +15,24 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ml_metadata.metadata_store import ListOptions
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from components.versioned_pusher.properties import PUSHED, PUSHED_DESTINATION, PUSHED_VERSION, ROLLED_BACK_TO
+from components.versioned_pusher.properties import (
+    BLESSED_BY,
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+    ROLLED_BACK_TO,
+)
 from pipeline.metadata import store as mlmd
-from pipeline.metadata.outcome import utc
+from pipeline.metadata.store import utc
 
 RELEASE_HISTORY = "taxi_tfx.ReleaseHistory"
 RELEASE_ACTION = "taxi_tfx.ReleaseAction"
-ROLLBACK, PIN, UNPIN = "rollback", "pin", "unpin"
-FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir")
+ROLLBACK, PIN, UNPIN, BLESS = "rollback", "pin", "unpin", "bless"
+PUBLISHING = (ROLLBACK, BLESS)  # the actions that add a version to the serving folder
+FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir", "run_id")
 
 
 @dataclass(frozen=True)
@@ -38,13 +47,15 @@ class ReleaseRecord:
     to_version: str
     new_version: str
     serving_dir: str
+    run_id: str
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def one_line(self) -> str:
-        change = (f"{self.from_version} → {self.to_version} (served as {self.new_version or '?'})"
-                  if self.action == ROLLBACK else self.to_version)
+        served_as = f"(served as {self.new_version or '?'})"
+        change = {ROLLBACK: f"{self.from_version} → {self.to_version} {served_as}",
+                  BLESS: f"run {self.run_id} {served_as}"}.get(self.action, self.to_version)
         return f"{self.at}  {self.action} {change} by {self.user}: {self.reason} [{self.state.lower()}]"
 
 
@@ -63,12 +74,21 @@ def begin(store, pipeline_name: str, values: dict[str, str]) -> pb.Execution:
 
 def finish(store, execution: pb.Execution, new_version: str, destination: str,
            source: pb.Artifact | None) -> None:
-    """Marks the action COMPLETE, with the PushedModel it published (and its source's as input)."""
+    """Marks a publishing action COMPLETE, with the PushedModel it published and its source as input.
+
+    The source is the PushedModel a rollback serves again, or the Model a bless
+    pushes; the PushedModel says which (ROLLED_BACK_TO, BLESSED_BY).
+    """
     pushed = pb.Artifact(type_id=_pushed_model_type(store), uri=destination, state=pb.Artifact.LIVE)
     pushed.custom_properties[PUSHED].int_value = 1
     pushed.custom_properties[PUSHED_DESTINATION].string_value = destination
     pushed.custom_properties[PUSHED_VERSION].string_value = new_version
-    pushed.custom_properties[ROLLED_BACK_TO].string_value = mlmd.custom_value(execution, "to_version") or ""
+    if mlmd.custom_value(execution, "action") == BLESS:
+        pushed.custom_properties[BLESSED_BY].string_value = (
+            f"{mlmd.custom_value(execution, 'user')}: {mlmd.custom_value(execution, 'reason')}")
+    else:
+        to_version = mlmd.custom_value(execution, "to_version") or ""
+        pushed.custom_properties[ROLLED_BACK_TO].string_value = to_version
     execution.custom_properties["new_version"].string_value = new_version
     execution.last_known_state = pb.Execution.COMPLETE
     events = [(pushed, _event(pb.Event.OUTPUT, "pushed_model"))]
@@ -87,7 +107,7 @@ def settle_unfinished(store, pipeline_name: str, complete_versions: set[str],
                       pin_action_id: int | None) -> list[int]:
     """Actions a killed process left RUNNING: COMPLETE if their change is on disk, else CANCELED.
 
-    A rollback's change is its version, complete; a pin's, the pin file it
+    A rollback's or a bless's change is its version, complete; a pin's, the pin file it
     wrote (the file names the action); an unpin's, no pin file.
     """
     settled = []
@@ -96,7 +116,7 @@ def settle_unfinished(store, pipeline_name: str, complete_versions: set[str],
             continue
         action = mlmd.custom_value(execution, "action")
         new_version = mlmd.custom_value(execution, "new_version") or ""
-        if action == ROLLBACK and new_version in complete_versions:
+        if action in PUBLISHING and new_version in complete_versions:
             finish(store, execution, new_version,
                    f"{mlmd.custom_value(execution, 'serving_dir')}/{new_version}", None)
         elif (action == PIN and pin_action_id == execution.id) or (action == UNPIN and pin_action_id is None):
@@ -110,11 +130,24 @@ def settle_unfinished(store, pipeline_name: str, complete_versions: set[str],
 
 def release_history(store, pipeline_name: str | None) -> list[ReleaseRecord]:
     """The pipeline's release actions, newest first."""
+    return _records(_actions(store, pipeline_name))
+
+
+def _records(executions) -> list[ReleaseRecord]:
     return [ReleaseRecord(id=execution.id, at=utc(execution.create_time_since_epoch),
                           state=mlmd.STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
                           **{key: str(mlmd.custom_value(execution, key) or "") for key in FIELDS})
-            for execution in sorted(_actions(store, pipeline_name),
-                                    key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)]
+            for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id),
+                                    reverse=True)]
+
+
+def blesses_of_run(store, run_id: str) -> list[ReleaseRecord]:
+    """The completed manual blesses of one run's model, newest first (one filtered query)."""
+    query = (f"type = '{RELEASE_ACTION}' AND custom_properties.run_id.string_value = "
+             f"'{run_id.replace(chr(39), '')}'")
+    executions = store.get_executions(list_options=ListOptions(filter_query=query))
+    return [record for record in _records(executions)
+            if record.action == BLESS and record.state == "COMPLETE"]
 
 
 def _actions(store, pipeline_name: str | None) -> list[pb.Execution]:

@@ -7,6 +7,7 @@ the summary and the lineage commands answer quickly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -275,3 +276,8 @@ def annotate_run(store, run: metadata_store_pb2.Context, values: dict[str, str])
     for key, value in values.items():
         run.custom_properties[key].string_value = str(value)
     store.put_contexts([run])
+
+
+def utc(milliseconds: int) -> str:
+    """An MLMD time (milliseconds since the epoch) as the commands print it."""
+    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from components.validation_gate.anomalies import AnomalyRow
 from pipeline.metadata import run_facts
-from pipeline.metadata.outcome import GATE, PUSHER, RunOutcome, read_outcome, utc
+from pipeline.metadata.outcome import GATE, PUSHER, RunOutcome, read_outcome
+from pipeline.metadata.store import utc
 from pipeline.report import charts
 from pipeline.report.readers import FeatureRow, read_epoch_curves, read_statistics
 from trainer.record import read_training_record, read_tuner_trials
@@ -65,6 +66,7 @@ class Report:
     pushed_path: str | None = None
     pushed_version: str | None = None
     push_reason: str = ""
+    blessed_by_hand: str = ""  # "USER: REASON" of a manual bless
 
 
 # --- collecting --------------------------------------------------------------
@@ -175,7 +177,8 @@ def _add_lineage(report: Report, store, outcome: RunOutcome) -> None:
         report.graph_svg = svg[svg.index("<svg"):]
     except (FileNotFoundError, OSError, AssertionError):
         report.graph_svg = ""  # graphviz not installed: the template says so
-    pushed = outcome.produced(PUSHER, "PushedModel") if outcome.pushed_path else []
+    pushed = outcome.produced(PUSHER, "PushedModel") if outcome.pushed_path and not outcome.blessed_by_hand \
+        else []
     models = outcome.produced("Trainer", "Model")
     target = pushed[0] if pushed else (models[0] if models else None)
     if target is not None:
@@ -183,6 +186,7 @@ def _add_lineage(report: Report, store, outcome: RunOutcome) -> None:
     if outcome.pushed_path:
         report.pushed_path = outcome.pushed_path
         report.pushed_version = outcome.pushed_version
+        report.blessed_by_hand = outcome.blessed_by_hand or ""
     elif report.stopped_at:
         report.push_reason = f"The run stopped at {report.stopped_at}; nothing after it ran."
     elif outcome.not_pushed_reason:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from components.versioned_pusher.versions import PIN_FILE, Pin, complete_local_versions, local_pin
 from configs.settings import ConfigError
-from pipeline.serving.rollback import fingerprint
+from pipeline.serving.publish import fingerprint
 
 
 def read_pin(serving_dir: Path) -> Pin | None:

@@ -11,7 +11,8 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components.production_baseline.strategy import MODEL_KEY, ServedModelStrategy
-from components.versioned_pusher.push import MODEL_URI, push_model
+from components.versioned_pusher.push import push_model
+from components.versioned_pusher.versions import MODEL_URI
 from pipeline.serving.rollback import plan_rollback, publish
 
 pytestmark = pytest.mark.unit

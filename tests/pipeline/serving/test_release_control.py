@@ -28,7 +28,7 @@ from components.versioned_pusher.versions import PARTIAL_PREFIX, complete_local_
 from pipeline.metadata import releases
 from pipeline.metadata import store as mlmd
 from pipeline.serving.predict import resolve_model
-from pipeline.serving.rollback import fingerprint
+from pipeline.serving.publish import fingerprint
 from tests.conftest import PROJECT_ROOT, cli, run_pipeline_cli
 
 pytestmark = pytest.mark.e2e
@@ -287,3 +287,71 @@ def test_unpin_lets_the_next_run_push_the_blessed_model(output, taxi_sample_dir)
     assert new != served and model_pushed_as(store, new) == \
         component_artifacts(store, newest, "Trainer", mlmd.OUTPUT_EVENTS)["model"][0].id
     assert models(output)[0]["version"] == new and not models(output)[0]["pinned"]
+
+
+BLESS_REASON = "the AUC bound was set too high for this quarter"
+
+
+def test_a_manual_bless_pushes_a_model_the_evaluator_refused_and_says_so_everywhere(output, taxi_sample_dir):
+    serving = output / "serving"
+    served = str(complete_local_versions(serving)[-1])
+    refused = run_pipeline_cli(taxi_sample_dir, output, "--set", "training.dropout=0.35", "--set",
+                               "evaluation.thresholds=[{metric: auc, lower_bound: 0.9999}]")
+    assert refused.returncode == 0, refused.stdout + refused.stderr
+    store, run = newest_run(output)
+    assert str(complete_local_versions(serving)[-1]) == served, "the Evaluator's refusal pushed something"
+    assert "--reason: empty" in last_line(release(output, "bless", run.name, "--reason", " ", code=2))
+    # A model folder without its variables is incomplete: refused, and nothing changes.
+    (model,) = component_artifacts(store, run, "Trainer", mlmd.OUTPUT_EVENTS)["model"]
+    index = Path(model.uri) / "Format-Serving" / "variables" / "variables.index"
+    index.rename(index.with_suffix(".moved"))
+    try:
+        listing, records = sorted(os.listdir(serving)), history(output)
+        assert f"run {run.name}: its model is incomplete: " in \
+            last_line(release(output, "bless", run.name, "--reason", BLESS_REASON, code=2))
+        assert sorted(os.listdir(serving)) == listing and history(output) == records
+    finally:
+        index.with_suffix(".moved").rename(index)
+
+    result = json.loads(release(output, "bless", run.name, "--reason", BLESS_REASON, "--json").stdout)
+    assert (result["run_id"], result["from_version"], result["blessed"]) == (run.name, served, False)
+    new = str(complete_local_versions(serving)[-1])
+    assert new == result["new_version"] and model_pushed_as(store, new) == model.id
+    user = getpass.getuser()
+    (record,) = [r for r in history(output) if r.action == "bless"]
+    assert (record.state, record.user, record.reason, record.run_id) == \
+        ("COMPLETE", user, BLESS_REASON, run.name)
+    row = models(output)[0]
+    assert (row["version"], row["run_id"], row["served"]) == (new, run.name, True)
+    assert row["note"] == f"manual bless by {user}: {BLESS_REASON}" and row["auc"] is not None
+    store_file = str(output / "metadata.sqlite")
+    why = json.loads(subprocess.run(cli("why", run.name, "--json", "--store", store_file), cwd=PROJECT_ROOT,
+                                    capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert (why["blessed"], why["pushed_version"], why["blessed_by_hand"]) == \
+        (False, new, f"{user}: {BLESS_REASON}")
+    trace = json.loads(subprocess.run(cli("lineage", "trace", "latest-pushed", "--json", "--store",
+                                          str(output / "metadata.sqlite")), cwd=PROJECT_ROOT,
+                                      capture_output=True, text=True, timeout=120, check=True).stdout)
+    action = trace["children"][0]
+    assert action["label"] == "ReleaseAction" and action["details"]["run_id"] == run.name
+    assert "Trainer" in json.dumps(trace)
+    page = output / "bless-report.html"
+    subprocess.run(cli("report", run.name, "--output", str(page), "--store", str(output / "metadata.sqlite")),
+                   cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert BLESS_REASON in page.read_text(encoding="utf-8") and 'id="manual-bless"' in page.read_text()
+    assert "is the one served now" in last_line(release(output, "bless", run.name, "--reason", "x", code=2))
+
+
+def test_a_manual_bless_refuses_a_run_whose_data_failed_the_gate(output, tmp_path):
+    from data.generator import GeneratorSpec, generate
+    from data.prepare import load_source
+
+    bad = generate(GeneratorSpec(rows=300, seed=5, defects=("out_of_domain",)), tmp_path / "bad",
+                   load_source())
+    stopped = run_pipeline_cli(bad.parent, output)
+    assert stopped.returncode != 0 and "ValidationGate" in stopped.stdout + stopped.stderr
+    _, run = newest_run(output)
+    listing, records = sorted(os.listdir(output / "serving")), history(output)
+    assert f"run {run.name}: its data failed the validation gate" in \
+        last_line(release(output, "bless", "latest", "--reason", "ship it anyway", code=2))
+    assert sorted(os.listdir(output / "serving")) == listing and history(output) == records
