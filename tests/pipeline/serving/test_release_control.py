@@ -38,6 +38,10 @@ pytestmark = pytest.mark.e2e
 def output(pipeline_runs, taxi_sample_dir, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("rollback") / "out"
     shutil.copytree(pipeline_runs[0], folder)
+    # Earlier tests may have pushed more versions into the shared runs' folder: keep its newest only,
+    # so that the run below makes exactly two (what each test then rolls between).
+    for version in complete_local_versions(folder / "serving")[:-1]:
+        shutil.rmtree(folder / "serving" / str(version))
     second = run_pipeline_cli(taxi_sample_dir, folder, "--set", "training.dropout=0.25",
                               "--set", "evaluation.max_auc_drop_vs_baseline=1.0")
     assert second.returncode == 0, second.stdout + second.stderr
