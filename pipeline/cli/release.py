@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from components.versioned_pusher.versions import Pin
 from configs.settings import ConfigError, PipelineConfig, load_config
 from pipeline.cli.common import EXIT_OK, FLAG_SOURCES, add_wait_argument
 
@@ -58,6 +59,11 @@ class Release:
     store: object
     user: str
     reason: str
+    pin: Pin | None  # the serving folder's pin, read once under the lock
+
+    def refuse_if_pinned(self) -> None:
+        if self.pin is not None:
+            raise ConfigError(f"{self.pin.sentence()}; `models unpin` first")
 
     def begin(self, action: str, **values: str):
         from pipeline.metadata import releases
@@ -90,20 +96,17 @@ def _acting(args: argparse.Namespace, action: str):
             pin = read_pin(serving_dir)
             releases.settle_unfinished(store, config.pipeline_name, _complete_versions(serving_dir),
                                        pin.action_id if pin else None)
-            yield Release(config, serving_dir, store, getpass.getuser(), args.reason)
+            yield Release(config, serving_dir, store, getpass.getuser(), args.reason, pin)
 
     return held()
 
 
 def command_rollback(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import releases
-    from pipeline.serving.pin import read_pin
     from pipeline.serving.rollback import plan_rollback, publish
 
     with _acting(args, releases.ROLLBACK) as release:
-        pinned = read_pin(release.serving_dir)
-        if pinned is not None:
-            raise ConfigError(f"{pinned.sentence()}; `models unpin` first")
+        release.refuse_if_pinned()
         plan = plan_rollback(release.serving_dir, args.to)
         action = release.begin(releases.ROLLBACK, from_version=plan.from_version, to_version=plan.to_version,
                                new_version=plan.new_version)
@@ -118,12 +121,13 @@ def command_rollback(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_pin(args: argparse.Namespace, console: Console) -> int:
-    from components.versioned_pusher.versions import Pin
     from pipeline.metadata import releases
     from pipeline.metadata.store import utc
     from pipeline.serving.pin import check_pinnable, write_pin
 
     with _acting(args, releases.PIN) as release:
+        if release.pin is not None:
+            raise ConfigError(f"already {release.pin.sentence()}; `models unpin` first")
         served = check_pinnable(release.serving_dir, args.version)
         action = release.begin(releases.PIN, from_version=served, to_version=args.version)
         pin = Pin(version=args.version, user=release.user, reason=release.reason,
@@ -136,10 +140,10 @@ def command_pin(args: argparse.Namespace, console: Console) -> int:
 
 def command_unpin(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import releases
-    from pipeline.serving.pin import read_pin, remove_pin
+    from pipeline.serving.pin import remove_pin
 
     with _acting(args, releases.UNPIN) as release:
-        pinned = read_pin(release.serving_dir)
+        pinned = release.pin
         if pinned is None:
             raise ConfigError(f"nothing is pinned in {release.serving_dir}")
         action = release.begin(releases.UNPIN, to_version=pinned.version)
@@ -155,13 +159,10 @@ def command_bless(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import releases
     from pipeline.metadata.outcome import find_run, read_outcome
     from pipeline.serving.bless import TRAINER, plan_bless, publish_blessed
-    from pipeline.serving.pin import read_pin
 
     with _acting(args, releases.BLESS) as release:
         outcome = read_outcome(release.store, find_run(release.store, args.run, release.config.pipeline_name))
-        pinned = read_pin(release.serving_dir)
-        if pinned is not None:
-            raise ConfigError(f"{pinned.sentence()}; `models unpin` first")
+        release.refuse_if_pinned()
         plan = plan_bless(outcome, release.serving_dir)
         action = release.begin(releases.BLESS, from_version=plan.from_version, new_version=plan.new_version,
                                run_id=plan.run_id)

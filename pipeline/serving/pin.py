@@ -38,9 +38,6 @@ def check_pinnable(serving_dir: Path, version: str) -> str:
     if fingerprint(serving_dir, int(version)) != fingerprint(serving_dir, versions[-1]):
         raise ConfigError(f"{version}: not the model served now (version {served}); to serve it and hold "
                           f"it, run `models rollback --to {version}` first, then pin")
-    pinned = read_pin(serving_dir)
-    if pinned is not None:
-        raise ConfigError(f"already {pinned.sentence()}; `models unpin` first")
     return served
 
 
@@ -57,10 +54,5 @@ def write_pin(serving_dir: Path, pin: Pin) -> None:
         raise
 
 
-def remove_pin(serving_dir: Path) -> Pin:
-    """Lifts the pin; a ConfigError when there is none."""
-    pinned = read_pin(serving_dir)
-    if pinned is None:
-        raise ConfigError(f"nothing is pinned in {serving_dir}")
+def remove_pin(serving_dir: Path) -> None:
     (serving_dir / PIN_FILE).unlink()
-    return pinned
