@@ -72,14 +72,27 @@ def user_code_version() -> dict[str, str]:
 
 
 def _git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
+    output = _git("rev-parse", "HEAD")
+    return "unknown" if output is None else output.strip()
+
+
+def git_tree_state() -> str:
+    """"clean", "dirty (N files)" (uncommitted or untracked files), or "unknown" outside a git checkout."""
+    output = _git("status", "--porcelain")
+    if output is None:
         return "unknown"
-    return result.stdout.strip()
+    changed = [line for line in output.splitlines() if line.strip()]
+    return f"dirty ({len(changed)} file{'s' if len(changed) != 1 else ''})" if changed else "clean"
+
+
+def _git(*arguments: str) -> str | None:
+    """git's output in the project folder, None when git or the checkout is missing."""
+    try:
+        result = subprocess.run(["git", "-C", str(PROJECT_ROOT), *arguments],
+                                capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout
 
 
 def content_addressed_copy(path: Path, folder: Path) -> Path:

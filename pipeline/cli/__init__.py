@@ -25,7 +25,7 @@ from rich.console import Console
 
 from configs.settings import ConfigError, secret_values
 from data.errors import DataError
-from pipeline.cli import kubeflow, lineage, predict, run, run_spec, runs
+from pipeline.cli import kubeflow, lineage, predict, rerun, run, run_spec, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from pipeline.kubeflow.submit import SubmitError, TriggerError
 from pipeline.metadata.store import StoreError, StoreNotFound
@@ -36,7 +36,7 @@ from pipeline.shared.redaction import redact
 # command hands over to their own entry point without importing them.
 BENCHMARKS_MODULE = "benchmarks"
 # The commands that would have run the pipeline; only they can say nothing was pushed.
-RUN_COMMANDS = ("run", "simulate")
+RUN_COMMANDS = ("run", "rerun", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
+    rerun.register(commands)
     runs.register(commands)
     lineage.register(commands)
     predict.register(commands)

@@ -93,6 +93,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import lineage
     from pipeline.metadata import store as mlmd
     from pipeline.metadata.outcome import find_run, read_outcome
+    from pipeline.metadata.run_facts import rerun_facts, rerun_text
     from pipeline.metadata.trace_view import details_text
 
     opened = open_store_from_arguments(args)
@@ -103,7 +104,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
     artifacts = mlmd.output_artifacts(store, [item.execution.id for item in executions])
     if args.json:
         print(json.dumps({
-            "run_id": run.name,
+            "run_id": run.name, **rerun_facts(run),
             "decision": decision_line(outcome), "blessed": outcome.blessed,
             **outcome.push_facts(),
             "overall_metrics": (outcome.verdict or {}).get("slices", {}).get("Overall"),
@@ -115,7 +116,9 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
                            "details": lineage.artifact_details(a)} for a in artifacts],
         }, indent=2, default=str))
         return EXIT_OK
-    console.print(f"Run {run.name}", highlight=False)
+    rerun = rerun_text(run)
+    console.print(f"Run {run.name}" + (f" ({rerun})" if rerun else ""),
+                  highlight=False, markup=False)
     console.print(f"Decision: {decision_line(outcome)}", highlight=False, markup=False)
     console.print(f"Pushed: {outcome.pushed_text}", highlight=False, markup=False)
     table = Table("execution", "component", "state", "seconds", box=None)

@@ -59,6 +59,7 @@ def add_why_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command_why(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata.outcome import find_run, read_outcome
+    from pipeline.metadata.run_facts import rerun_facts, rerun_text
 
     opened = open_store_from_arguments(args)
     store = opened.store
@@ -67,11 +68,14 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict, "blessed": outcome.blessed,
                           "no_verdict": outcome.missing_verdict,
                           **outcome.push_facts(),
+                          **rerun_facts(outcome.run),
                           "failed_components": outcome.failed_components(),
                           "stopped_at": outcome.unfinished_components(), "status": outcome.status,
                           "anomalies": [row.as_dict() for row in outcome.anomalies]}, indent=2))
         return EXIT_OK
-    console.print(f"Run {outcome.run_id}", highlight=False)
+    rerun = rerun_text(outcome.run)
+    console.print(f"Run {outcome.run_id}" + (f" ({rerun})" if rerun else ""),
+                  highlight=False, markup=False)
     if outcome.verdict is None:
         console.print(f"  No verdict: {outcome.missing_verdict}.", highlight=False)
         if outcome.stop_reason:

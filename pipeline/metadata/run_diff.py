@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 from ml_metadata.proto import metadata_store_pb2
 
+from configs.record import flat_keys
 from pipeline.metadata import run_facts as facts
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.lineage import execution_details
 from pipeline.metadata.outcome import read_outcome
 from pipeline.metadata.provenance import BASELINE_INPUT_KEYS, event_key, original_producers
+
+# Sections that runs record only since rerun came: configuration keys and input files.
+RECORDED_SECTIONS = ("config", "files")
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,12 @@ class Change:
 
 def comparable_facts(store, run) -> dict[str, dict[str, object]]:
     """Everything diff compares, by section, for one run."""
-    sections: dict[str, dict[str, object]] = {"run": {}, "data": {}, "properties": {}, "metrics": {},
-                                               "anomalies": {}}
+    sections: dict[str, dict[str, object]] = {"run": {}, "config": {}, "files": {}, "data": {},
+                                               "properties": {}, "metrics": {}, "anomalies": {}}
     sections["run"].update(facts.described_facts(run))
+    sections["config"].update(flat_keys(facts.recorded_config(run) or {}))
+    for path, file in (facts.recorded_input_files(run) or {}).items():
+        sections["files"][path] = f"{file['size']} bytes, sha256 {file['sha256'][:12]}"
     for item in mlmd.component_executions(store, run):
         details = execution_details(_producing_execution(store, item.execution))
         for key, value in details.items():
@@ -61,10 +68,17 @@ def _producing_execution(store, execution):
 
 
 def diff_runs(store, run_a, run_b) -> list[Change]:
-    """What differs between two runs: code, data, properties per component, metrics, blessing."""
+    """What differs between two runs: code, configuration keys, input files by content, data, properties
+    per component, metrics, blessing. Keys a run from before such records holds no value for show as None."""
     before, after = comparable_facts(store, run_a), comparable_facts(store, run_b)
     changes = []
     for section in before:
+        if section in RECORDED_SECTIONS and not (before[section] and after[section]):
+            # One run is older than these records: one line, not every key as "None".
+            if before[section] or after[section]:
+                changes.append(Change(section, "(recorded)", _recorded(before[section]),
+                                      _recorded(after[section])))
+            continue
         for key in sorted(set(before[section]) | set(after[section])):
             old, new = before[section].get(key), after[section].get(key)
             if section == "metrics" and isinstance(old, float) and isinstance(new, float):
@@ -74,6 +88,10 @@ def diff_runs(store, run_a, run_b) -> list[Change]:
                 continue
             changes.append(Change(section, key, old, new))
     return changes
+
+
+def _recorded(section: dict) -> str:
+    return f"{len(section)} entries" if section else "not recorded (an older run)"
 
 
 def run_graph(store, run):

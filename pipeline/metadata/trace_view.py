@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from rich.console import Console
 from rich.text import Text
@@ -57,6 +58,9 @@ def details_text(details: dict) -> str:
 
 
 def value_text(value) -> str:
+    """A value on one line: floats to 6 digits, lists and mappings (configuration values) as JSON."""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
     return "-" if value is None else str(value)

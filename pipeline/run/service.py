@@ -17,6 +17,7 @@ process may have started meanwhile. Printing is the caller's job.
 from __future__ import annotations
 
 import errno
+import getpass
 import os
 import time
 from dataclasses import dataclass, field
@@ -175,21 +176,29 @@ class RunService:
             files["Report"] = report
         return UpToDate(outcome, files)
 
-    def execute(self, preflight: Preflight, log_file: Path, show_progress: bool = True) -> RunResult:
-        """Runs the pipeline (TensorFlow loads here), then records, reads back and writes its outputs."""
+    def execute(self, preflight: Preflight, log_file: Path, show_progress: bool = True,
+                extra_facts: dict[str, str] | None = None) -> RunResult:
+        """Runs the pipeline (TensorFlow loads here), then records, reads back and writes its outputs.
+
+        `extra_facts` are recorded on the run besides its own (a rerun's origin and reason).
+        """
         from pipeline.run.console import quiet_library_noise
+        from pipeline.run.freshness import freshness_facts
         from pipeline.run.local_runner import new_run_id
 
         quiet_library_noise()
         run_id = new_run_id()
         started = time.perf_counter()
+        # Before the run: the files' content as the run reads it, not as it may be afterwards.
+        facts = {**self._facts(preflight), **(extra_facts or {})}
         store = self._store()
         # Left RUNNING by a process that died (SIGKILL, power loss); the lock says none is alive.
         mlmd.cancel_unfinished(store, self.config.pipeline_name)
         local, failed = self._run_pipeline(run_id, preflight, log_file, show_progress)
         wall_seconds = time.perf_counter() - started
         with signals_ignored():
-            run_facts.record_run_facts(store, run_id, self._facts(preflight), local.error, self.secrets)
+            facts.update(freshness_facts(preflight.fingerprint, self.layout.serving_dir))  # after the push
+            run_facts.record_run_facts(store, run_id, facts, local.error, self.secrets)
             mlmd.cancel_unfinished(store, self.config.pipeline_name, run_id)
             outcome = read_run(store, run_id)
             result = RunResult(run_id, outcome, local.error, failed, local.import_seconds,
@@ -219,14 +228,20 @@ class RunService:
             return local, progress.fail_current() if progress and local.error else None
 
     def _facts(self, preflight: Preflight) -> dict[str, str]:
-        from pipeline.pipeline_inputs import user_code_version
-        from pipeline.run.freshness import freshness_facts
+        """What the run records of what it ran with (the serving state is taken after the run)."""
+        from configs.record import config_record
+        from pipeline.pipeline_inputs import git_tree_state, user_code_version
+        from pipeline.run.rerun import input_files
 
         return {
             **user_code_version(),
+            run_facts.GIT_TREE: git_tree_state(),
+            run_facts.RUN_BY: getpass.getuser(),
             run_facts.CONFIG_FILE: str(self.config_file.resolve()),
+            run_facts.RESOLVED_CONFIG: config_record(self.config),
+            run_facts.INPUT_FILES: run_facts.input_files_record(
+                input_files(preflight.inputs, self.config.paths.schema_file)),
             run_facts.DATA_SPANS: preflight.inputs.span_label,
-            **freshness_facts(preflight.fingerprint, self.layout.serving_dir),
         }
 
     def _write_outputs(self, store, outcome: RunOutcome | None, log_file: Path) -> dict[str, Path | str]:
