@@ -2,9 +2,11 @@
 
 The record is the validated configuration as JSON, every path made absolute, so
 that it means the same files from any working folder. It holds no secret: a
-password is only ever named (metadata.password_env), never stored. Loading a
-record validates it with today's model, so a record that no longer fits the
-code gets the key and the problem, not a traceback.
+password is only ever named (metadata.password_env), never stored, and the
+notify: section is left out (its webhook URLs may carry a token, and it
+changes nothing a run computes; a rerun notifies as its file says today).
+Loading a record validates it with today's model, so a record that no longer
+fits the code gets the key and the problem, not a traceback.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ def resolved(model: BaseModel) -> BaseModel:
     return model.model_copy(update=updates)
 
 
+# Sections a run does not record (see above).
+NOT_RECORDED = ("notify",)
+
+
+def recorded_values(config: PipelineConfig) -> dict[str, Any]:
+    """What a run records of a configuration: paths absolute, keys in the model's order."""
+    values = resolved(config).model_dump(mode="json")
+    return {key: value for key, value in values.items() if key not in NOT_RECORDED}
+
+
 def config_record(config: PipelineConfig) -> str:
-    """The JSON a run records: the configuration, paths absolute, keys in the model's order."""
-    return json.dumps(resolved(config).model_dump(mode="json"), separators=(",", ":"))
+    """The JSON a run records (recorded_values)."""
+    return json.dumps(recorded_values(config), separators=(",", ":"))
 
 
 def config_from_record(record: str, what: str) -> PipelineConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -192,6 +193,62 @@ class MonitoringConfig(StrictSection):
     # rewritten in textfile_dir, for node_exporter's textfile collector.
     enabled: bool = True
     textfile_dir: Path | None = Field(default=None, description="null: <paths.output>/metrics")
+
+
+NotifyEvent = Literal["success", "failure", "not_blessed"]
+NOTIFY_EVENTS: tuple[str, ...] = ("success", "failure", "not_blessed")
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def check_webhook_url(url: str) -> str:
+    """An http(s) URL with a host and no credentials in it (the error never repeats the URL)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("holds credentials: put the URL in an environment variable and name it in url_env")
+    return url
+
+
+class WebhookConfig(StrictSection):
+    """An HTTP POST of the run's JSON summary. A URL that holds a secret belongs in url_env."""
+
+    url: str | None = None
+    url_env: Annotated[str, Field(pattern=ENV_NAME_PATTERN)] | None = Field(
+        default=None, description="the name of an environment variable holding the URL")
+    # Not `on:`, which YAML reads as the boolean true.
+    events: Annotated[list[NotifyEvent], Field(min_length=1)] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS))
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_webhook_url(url)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of url and url_env")
+        return self
+
+
+class CommandConfig(StrictSection):
+    """A command run with the JSON summary on its standard input (no shell unless the command is one)."""
+
+    command: Annotated[list[str], Field(min_length=1)]
+    events: Annotated[list[NotifyEvent], Field(min_length=1)] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS))
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
+class NotifyConfig(StrictSection):
+    # After each local run (run, rerun, and every span of simulate): success =
+    # finished and blessed, not_blessed = finished without a blessing, failure =
+    # stopped, or refused before it started (bad data). A failed notification is
+    # logged and never fails the run.
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    commands: list[CommandConfig] = Field(default_factory=list)
 
 
 class MetadataConfig(StrictSection):

@@ -25,12 +25,14 @@ from configs.sections import (
     LabelConfig,
     MetadataConfig,
     MonitoringConfig,
+    NotifyConfig,
     PathsConfig,
     PredictionConfig,
     StrictSection,
     TrainingConfig,
     TuningConfig,
     ValidationGateConfig,
+    check_webhook_url,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -55,6 +57,7 @@ class PipelineConfig(StrictSection):
     validation: ValidationGateConfig = ValidationGateConfig()
     metadata: MetadataConfig = MetadataConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    notify: NotifyConfig = NotifyConfig()
     prediction: PredictionConfig = PredictionConfig()
     # With a folder of span-N/ folders: read every span, only the newest one, or span N.
     spans: Literal["all", "latest"] | Annotated[int, Field(ge=1)] = "all"
@@ -82,6 +85,14 @@ class PipelineConfig(StrictSection):
 
     def metadata_password(self) -> str | None:
         return os.environ.get(self.metadata.password_env)
+
+    def webhook_url(self, hook) -> str:
+        """A webhook's URL, from the file or its url_env variable (ConfigError when unset or bad)."""
+        url = hook.url if hook.url is not None else os.environ.get(hook.url_env, "")
+        try:
+            return check_webhook_url(url)
+        except ValueError as error:
+            raise ConfigError(f"notify: the variable {hook.url_env}: {error if url else 'not set'}") from None
 
 
 def load_config(
@@ -238,6 +249,8 @@ def _describe_validation_error(path: Path, error: ValidationError, origins: dict
         elif item["type"] == "value_error" and isinstance(item.get("input"), dict):
             # A rule across several keys: its message names them; the whole section is noise.
             problem = item["msg"].removeprefix("Value error, ")
+        elif item["loc"][-1:] == ("url",):  # a webhook URL may hold a secret: never repeated
+            problem = item["msg"].removeprefix("Value error, ")
         else:
             problem = f"{item['msg']} (got {item.get('input')!r})"
         problems.append((_origin(key, origins), f"{key}: {problem}"))
@@ -272,6 +285,7 @@ def secret_values(config: PipelineConfig | None = None) -> list[str]:
     names = ["KFP_TOKEN", MetadataConfig().password_env]
     if config is not None:
         names.append(config.metadata.password_env)
+        names.extend(hook.url_env for hook in config.notify.webhooks if hook.url_env)
     return sorted({os.environ[name] for name in names if os.environ.get(name)}, key=len, reverse=True)
 
 

@@ -21,6 +21,7 @@ def print_run_summary(console, result) -> None:
         print_outcome(console, summary)
     for label, path in result.files.items():
         console.print(f"  {label:<11} {path}", highlight=False, markup=False)
+    _print_notifications(console, result.notifications)
     if result.error is not None:
         where = f"at {failed}" if failed else "before any component ran"
         console.print(f"\n[red]The run stopped {where}.[/]", highlight=False)
@@ -30,6 +31,16 @@ def print_run_summary(console, result) -> None:
         console.print(("" if pushed else "Nothing was pushed by this run. ") +
                       "Finished components are reused by the next run; the full traceback is in the log.",
                       highlight=False)
+
+
+def _print_notifications(console, deliveries) -> None:
+    """One line: how many were sent, and each that failed (the run's log has them all)."""
+    if not deliveries:
+        return
+    failed = [delivery.line() for delivery in deliveries if not delivery.ok]
+    text = f"{len(deliveries) - len(failed)} of {len(deliveries)} sent"
+    console.print(f"  {'Notified':<11} {text}" + (f"; {'; '.join(failed)}" if failed else ""),
+                  highlight=False, markup=False)
 
 
 def print_outcome(console, summary: RunOutcome) -> None:

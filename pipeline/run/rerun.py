@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from configs.record import config_from_record, flat_keys, resolved
+from configs.record import config_from_record, flat_keys, recorded_values
 from configs.settings import ConfigError, PipelineConfig, load_config
 from pipeline.metadata import run_facts
 from pipeline.metadata import store as mlmd
@@ -74,8 +74,14 @@ def plan_rerun(run) -> RerunPlan:
                           "run it with `run --config FILE` instead")
     config = config_from_record(record, f"run {run.name}")
     config_file = Path(str(mlmd.custom_value(run, run_facts.CONFIG_FILE) or ""))
-    differences = [*_code_differences(run), *_config_differences(run, config_file),
-                   *_file_differences(run, config)]
+    try:
+        current = load_config(config_file, check_paths=False)
+    except ConfigError as error:
+        differences = [Difference("config", "(file)", str(config_file), f"does not load now: {error}")]
+    else:
+        differences = _config_differences(run, current)
+        config = config.model_copy(update={"notify": current.notify})  # notified as the file says today
+    differences = [*_code_differences(run), *differences, *_file_differences(run, config)]
     return RerunPlan(run.name, config, config_file, differences)
 
 
@@ -86,14 +92,10 @@ def _code_differences(run) -> list[Difference]:
     return [Difference("code", key, recorded[key], now[key]) for key in keys if recorded[key] != now[key]]
 
 
-def _config_differences(run, config_file: Path) -> list[Difference]:
+def _config_differences(run, current: PipelineConfig) -> list[Difference]:
     """Each key where the recorded configuration and its file (as it loads from here, now) differ."""
     recorded = flat_keys(run_facts.recorded_config(run) or {})
-    try:
-        current = resolved(load_config(config_file, check_paths=False)).model_dump(mode="json")
-    except ConfigError as error:
-        return [Difference("config", "(file)", str(config_file), f"does not load now: {error}")]
-    now = flat_keys(current)
+    now = flat_keys(recorded_values(current))
     return [Difference("config", key, recorded.get(key, ABSENT), now.get(key, ABSENT))
             for key in sorted(set(recorded) | set(now)) if recorded.get(key, ABSENT) != now.get(key, ABSENT)]
 

@@ -62,6 +62,7 @@ class RunResult:
     wall_seconds: float
     files: dict[str, Path | str] = field(default_factory=dict)
     error_text: str = ""  # what to tell the user about the error, secrets masked
+    notifications: list = field(default_factory=list)  # pipeline.run.notify.Delivery, one per target
 
 
 def check_input_data(config: PipelineConfig, inputs: RunInputs) -> int:
@@ -131,7 +132,16 @@ class RunService:
 
     def preflight(self) -> Preflight:
         """Checks the data (raises DataError) and the folders the run writes (ConfigError), and
-        fingerprints everything the run would read."""
+        fingerprints everything the run would read. A refusal is notified as a failed run."""
+        from data.errors import DataError
+
+        try:
+            return self._checked_inputs()
+        except (DataError, ConfigError) as error:
+            self._notify_refused(error)
+            raise
+
+    def _checked_inputs(self) -> Preflight:
         from data.errors import DataError
         from pipeline.run.freshness import input_fingerprint
 
@@ -185,6 +195,7 @@ class RunService:
         from pipeline.run.console import quiet_library_noise
         from pipeline.run.freshness import freshness_facts
         from pipeline.run.local_runner import new_run_id
+        from pipeline.run.notify import run_summary
 
         quiet_library_noise()
         run_id = new_run_id()
@@ -205,7 +216,20 @@ class RunService:
                                local.pipeline_seconds, wall_seconds,
                                error_text=redact(explain_error(local.error, self.layout), self.secrets))
             result.files = self._write_outputs(store, outcome, log_file)
+            result.notifications = self._notify(run_summary(self.config, result), log_file)
         return result
+
+    def _notify(self, summary: dict, log_file: Path) -> list:
+        from pipeline.run.notify import notify
+
+        return notify(self.config, summary, log_file, self.secrets)
+
+    def _notify_refused(self, error: Exception) -> None:
+        """A run the checks refused is a failed run to whoever is notified (a schedule's bad data)."""
+        from pipeline.run.notify import refused_summary
+
+        if self.config.notify.webhooks or self.config.notify.commands:
+            self._notify(refused_summary(self.config, error, self.secrets), self.new_log_file("refused"))
 
     def _run_pipeline(self, run_id: str, preflight: Preflight, log_file: Path, show_progress: bool):
         """(LocalRun, failed component) of the pipeline run, its output in the log, signals as stops."""

@@ -62,3 +62,10 @@ def test_the_code_and_a_missing_data_folder_count_as_differences(tmp_path):
     assert found[("files", str(tmp_path / "gone" / "a.csv"))] == ("3 bytes, sha256 abababababab", "-")
     assert "does not load now: config file not found" in found[("config", "(file)")][1]
     assert plan.data_changed
+
+
+def test_the_notify_section_is_not_recorded():
+    hook = 'notify.webhooks=[{url: "https://h.example/x?token=abc"}]'
+    config = load_config(None, [hook], check_paths=False)
+    record = config_record(config)
+    assert "notify" not in json.loads(record) and "token=abc" not in record
