@@ -62,6 +62,14 @@ def complete_local_versions(serving_dir: Path) -> list[int]:
                   if is_version_name(name) and (serving_dir / name / PUSH_RECORD).is_file())
 
 
+def local_push_record(version_dir: Path) -> dict:
+    """A version's push record on this machine's file system ({} when it has none or it is unreadable)."""
+    try:
+        return json.loads((version_dir / PUSH_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def local_pin(serving_dir: Path) -> Pin | None:
     """The pin of a serving directory on this machine's file system, or None."""
     path = serving_dir / PIN_FILE

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from configs.settings import ConfigError, secret_values
 from data.errors import DataError
-from pipeline.cli import kubeflow, lineage, predict, rerun, run, run_spec, runs
+from pipeline.cli import kubeflow, lineage, predict, prune, rerun, run, run_spec, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from pipeline.kubeflow.submit import SubmitError, TriggerError
 from pipeline.metadata.store import StoreError, StoreNotFound
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.register(commands)
     lineage.register(commands)
     predict.register(commands)
+    prune.register(commands)
     bench = commands.add_parser("bench", add_help=False,
                                 help=f"measure performance on this machine (= python -m {BENCHMARKS_MODULE})")
     bench.add_argument("arguments", nargs=argparse.REMAINDER)

@@ -83,7 +83,8 @@ def command_runs(args: argparse.Namespace, console: Console) -> int:
                   "blessed", "pushed", box=None)
     for row in rows:
         blessed = f"- ({row.no_verdict_brief})" if row.blessed is None else ("yes" if row.blessed else "no")
-        table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", row.status, blessed,
+        status = row.status + (f" · {row.pruned} pruned" if row.pruned else "")
+        table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", status, blessed,
                       row.pushed_version or ("- (pinned)" if row.not_pushed else "-"))
     console.print(table)
     return EXIT_OK

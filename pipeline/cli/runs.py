@@ -68,7 +68,7 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps({"run_id": outcome.run_id, "verdict": outcome.verdict, "blessed": outcome.blessed,
                           "no_verdict": outcome.missing_verdict,
                           **outcome.push_facts(),
-                          **rerun_facts(outcome.run),
+                          **rerun_facts(outcome.run), "pruned_artifacts": outcome.pruned,
                           "failed_components": outcome.failed_components(),
                           "stopped_at": outcome.unfinished_components(), "status": outcome.status,
                           "anomalies": [row.as_dict() for row in outcome.anomalies]}, indent=2))
@@ -76,6 +76,9 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
     rerun = rerun_text(outcome.run)
     console.print(f"Run {outcome.run_id}" + (f" ({rerun})" if rerun else ""),
                   highlight=False, markup=False)
+    if outcome.pruned:
+        console.print(f"  Pruned: {outcome.pruned} artifact(s) removed from disk by `prune`; the decision "
+                      "records below remain.", highlight=False, markup=False)
     if outcome.verdict is None:
         console.print(f"  No verdict: {outcome.missing_verdict}.", highlight=False)
         if outcome.stop_reason:

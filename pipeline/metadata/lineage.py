@@ -23,6 +23,7 @@ from pipeline.metadata import releases
 from pipeline.metadata import run_facts as facts
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.outcome import RunOutcome, read_outcome, recent_outcomes
+from pipeline.metadata.pruning import pruned_text
 from pipeline.metadata.store import utc
 from trainer.record import read_training_record, read_tuner_trials
 
@@ -153,6 +154,7 @@ class RunRow:
     no_verdict: str | None  # why blessed is None, in words
     no_verdict_brief: str | None  # the same in two words
     not_pushed: str | None  # why a blessed model was not pushed (a pin)
+    pruned: int  # artifacts of the run that `prune` removed from disk
 
     @classmethod
     def of(cls, outcome: RunOutcome) -> RunRow:
@@ -161,7 +163,7 @@ class RunRow:
                    status=outcome.status,
                    no_verdict=None if outcome.blessed is not None else outcome.missing_verdict,
                    no_verdict_brief=None if outcome.blessed is not None else outcome.missing_verdict_brief,
-                   not_pushed=outcome.not_pushed_reason)
+                   not_pushed=outcome.not_pushed_reason, pruned=outcome.pruned)
 
 
 def list_runs(store, pipeline_name: str | None = None, limit: int | None = None) -> list[RunRow]:
@@ -190,6 +192,8 @@ def execution_details(execution) -> dict[str, object]:
 
 def artifact_details(artifact) -> dict[str, object]:
     details: dict[str, object] = {}
+    if pruned := pruned_text(artifact):  # its files are gone: nothing below can be read from them
+        return {"state": pruned}
     for key in ("span", "split_names", "blessed", PUSHED_VERSION, "anomaly_count", "auc",
                 "binary_accuracy"):
         value = mlmd.custom_value(artifact, key)

@@ -181,6 +181,13 @@ class RunOutcome:
     def states(self) -> dict[str, str]:
         return {item.component: item.state for item in self.components}
 
+    @property
+    def pruned(self) -> int:
+        """How many of the run's artifacts `prune` removed from disk (their records stay)."""
+        return sum(artifact.state == metadata_store_pb2.Artifact.DELETED
+                   for component, artifacts in self.outputs.items() if not component.endswith(RESOLVER_SUFFIX)
+                   for artifact in artifacts)  # a Resolver's outputs are earlier runs' artifacts
+
     def failed_components(self) -> list[str]:
         return [item.component for item in self.components if item.state == "FAILED"]
 

@@ -15,10 +15,8 @@ from components.versioned_pusher.properties import PUSHED
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.lineage import artifact_details, execution_details
 from pipeline.metadata.outcome import find_run
+from pipeline.metadata.store import BASELINE_INPUT_KEYS, event_key
 
-# Input keys that point into earlier runs: following them would walk from the
-# candidate model through its baseline into every run before it.
-BASELINE_INPUT_KEYS = frozenset({"baseline_model"})
 DEFAULT_HOPS = 12
 
 
@@ -128,8 +126,3 @@ def _trace_execution(store, execution, downstream, hops, seen, types) -> TraceNo
     return node
 
 
-def event_key(event) -> str:
-    for step in event.path.steps:
-        if step.HasField("key"):
-            return step.key
-    return ""

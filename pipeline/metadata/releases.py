@@ -1,14 +1,14 @@
 """Release actions recorded in ML Metadata: who changed what is served, when, why, and to what.
 
-Each action (a rollback, a pin, an unpin, a bless) is an execution of type
+Each action (a rollback, a pin, an unpin, a bless, a prune) is an execution of type
 RELEASE_ACTION in the pipeline's RELEASE_HISTORY context. It is written
 RUNNING before the serving folder changes and COMPLETE after. A rollback and
 a bless also record a PushedModel artifact for the version they published (as
 TFX's Pusher records one, so `models` and `lineage trace` read it like a
 push), with its source as input: the earlier version's PushedModel, or the
-run's Model. An action
-left RUNNING by a killed process is settled by the next one from what the
-serving folder holds (`settle_unfinished`).
+run's Model. An action left RUNNING by a killed process is settled by the
+next one from what the serving folder holds (`settle_unfinished`); a prune,
+which changes the pipeline root and not the serving folder, by the next prune.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from pipeline.metadata.store import utc
 
 RELEASE_HISTORY = "taxi_tfx.ReleaseHistory"
 RELEASE_ACTION = "taxi_tfx.ReleaseAction"
-ROLLBACK, PIN, UNPIN, BLESS = "rollback", "pin", "unpin", "bless"
+ROLLBACK, PIN, UNPIN, BLESS, PRUNE = "rollback", "pin", "unpin", "bless", "prune"
 PUBLISHING = (ROLLBACK, BLESS)  # the actions that add a version to the serving folder
-FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir", "run_id")
+FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir", "run_id",
+          "detail")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ReleaseRecord:
     new_version: str
     serving_dir: str
     run_id: str
+    detail: str  # a prune's: what it removed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +57,8 @@ class ReleaseRecord:
     def one_line(self) -> str:
         served_as = f"(served as {self.new_version or '?'})"
         change = {ROLLBACK: f"{self.from_version} → {self.to_version} {served_as}",
-                  BLESS: f"run {self.run_id} {served_as}"}.get(self.action, self.to_version)
+                  BLESS: f"run {self.run_id} {served_as}",
+                  PRUNE: self.detail}.get(self.action, self.to_version)
         return f"{self.at}  {self.action} {change} by {self.user}: {self.reason} [{self.state.lower()}]"
 
 
@@ -112,9 +115,9 @@ def settle_unfinished(store, pipeline_name: str, complete_versions: set[str],
     """
     settled = []
     for execution in _actions(store, pipeline_name):
-        if execution.last_known_state != pb.Execution.RUNNING:
-            continue
         action = mlmd.custom_value(execution, "action")
+        if execution.last_known_state != pb.Execution.RUNNING or action == PRUNE:  # prune settles its own
+            continue
         new_version = mlmd.custom_value(execution, "new_version") or ""
         if action in PUBLISHING and new_version in complete_versions:
             finish(store, execution, new_version,

@@ -11,7 +11,8 @@ from pipeline.metadata import run_facts as facts
 from pipeline.metadata import store as mlmd
 from pipeline.metadata.lineage import execution_details
 from pipeline.metadata.outcome import read_outcome
-from pipeline.metadata.provenance import BASELINE_INPUT_KEYS, event_key, original_producers
+from pipeline.metadata.provenance import original_producers
+from pipeline.metadata.store import BASELINE_INPUT_KEYS, event_key
 
 # Sections that runs record only since rerun came: configuration keys and input files.
 RECORDED_SECTIONS = ("config", "files")

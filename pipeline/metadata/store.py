@@ -227,6 +227,19 @@ def artifacts_by_type(store, type_name: str) -> list[metadata_store_pb2.Artifact
     return [artifact for name in type_names(type_name) for artifact in store.get_artifacts_by_type(name)]
 
 
+# Input keys that point into earlier runs: following them would walk from the
+# candidate model through its baseline into every run before it.
+BASELINE_INPUT_KEYS = frozenset({"baseline_model"})
+
+
+def event_key(event) -> str:
+    """The input or output key of an event ("examples", "model", …)."""
+    for step in event.path.steps:
+        if step.HasField("key"):
+            return step.key
+    return ""
+
+
 def custom_value(artifact, key: str):
     """A custom property's value as a Python value, or None."""
     if key not in artifact.custom_properties:

@@ -24,6 +24,7 @@ from components.versioned_pusher.versions import (
     PARTIAL_PREFIX,
     PUSH_RECORD,
     complete_local_versions,
+    local_push_record,
 )
 
 
@@ -57,16 +58,9 @@ def publish_version(source: Path, serving_dir: Path, version: str, record: dict,
     return final
 
 
-def read_record(version_dir: Path) -> dict:
-    try:
-        return json.loads((version_dir / PUSH_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def fingerprint(serving_dir: Path, version: int | str) -> str | None:
     """The model fingerprint a version's push record holds (what tells two models apart)."""
-    return read_record(serving_dir / str(version)).get(FINGERPRINT)
+    return local_push_record(serving_dir / str(version)).get(FINGERPRINT)
 
 
 def remove_partial_folders(serving_dir: Path) -> None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.versioned_pusher.properties import ROLLED_BACK_TO
-from components.versioned_pusher.versions import complete_local_versions
+from components.versioned_pusher.versions import complete_local_versions, local_push_record
 from configs.settings import ConfigError
-from pipeline.serving.publish import fingerprint, next_version, publish_version, read_record
+from pipeline.serving.publish import fingerprint, next_version, publish_version
 
 
 @dataclass(frozen=True)
@@ -59,5 +59,5 @@ def plan_rollback(serving_dir: Path, to: str | None, clock: Callable[[], float] 
 def publish(plan: RollbackPlan, details: dict, copy_tree: Callable[..., object] = shutil.copytree) -> Path:
     """Publishes version to_version again as new_version, its record saying so."""
     source = plan.serving_dir / plan.to_version
-    record = {**read_record(source), **details, ROLLED_BACK_TO: plan.to_version}
+    record = {**local_push_record(source), **details, ROLLED_BACK_TO: plan.to_version}
     return publish_version(source, plan.serving_dir, plan.new_version, record, copy_tree)
