@@ -27,7 +27,7 @@ from configs.settings import ConfigError, secret_values
 from data.errors import DataError
 from pipeline.cli import kubeflow, lineage, predict, prune, rerun, run, run_spec, runs
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
-from pipeline.kubeflow.submit import SubmitError, TriggerError
+from pipeline.kubeflow.submit import RefusedRequest, SubmitError
 from pipeline.metadata.store import StoreError, StoreNotFound
 from pipeline.run.lock import RunLockBusy
 from pipeline.shared.redaction import redact
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     except RunLockBusy as error:
         error_line(f"{error}. Nothing ran; `--wait [SECONDS]` waits for it.")
         return EXIT_LOCKED
-    except TriggerError as error:
+    except RefusedRequest as error:
         error_line(f"kubeflow: {error}")
         return EXIT_USAGE
     except SubmitError as error:
@@ -133,10 +133,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def write_error_log(command: str) -> Path:
-    """The current exception's traceback, secrets masked, in a file of its own."""
-    folder = Path(tempfile.gettempdir()) / "taxi-tfx-errors"
-    folder.mkdir(parents=True, exist_ok=True)
+def write_error_log(command: str) -> str:
+    """The current exception's traceback, secrets masked, in a file only this user can read.
+
+    The folder is per user: a shared one made by another user (root, say) would
+    refuse the file. When no file can be written the traceback goes to stderr,
+    so a failure to report never hides the failure itself.
+    """
+    text = redact(traceback.format_exc(), secret_values())
+    folder = Path(tempfile.gettempdir()) / f"taxi-tfx-errors-{os.getuid()}"
     path = folder / f"{command}-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
-    path.write_text(redact(traceback.format_exc(), secret_values()), encoding="utf-8")
-    return path
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        sys.stderr.write(text)
+        return f"{path} could not be written ({error.strerror}); the traceback is on stderr"
+    return str(path)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from components.versioned_pusher.properties import PUSHED_VERSION
 from configs.settings import ConfigError, PipelineConfig
 from pipeline.metadata import run_facts
 from pipeline.shared.redaction import redact
@@ -68,7 +69,7 @@ def run_summary(config: PipelineConfig, result) -> dict:
         "run_id": result.run_id,
         "status": outcome.status if outcome else "failed before TFX registered the run",
         "blessed": outcome.blessed if outcome else None,
-        **(outcome.push_facts() if outcome else {"pushed_version": None}),
+        **(outcome.push_facts() if outcome else {PUSHED_VERSION: None}),
         "metrics": {name: overall.get(name) for name in ("auc", "binary_accuracy")},
         "failed_component": result.failed_component,
         "error": (result.error_text or None) and result.error_text[:ERROR_LIMIT],
@@ -81,7 +82,7 @@ def run_summary(config: PipelineConfig, result) -> dict:
 def refused_summary(config: PipelineConfig, error: Exception, secrets: Sequence[str]) -> dict:
     """The summary of a run that never started: the pre-flight check refused its data or folders."""
     return {**_header(config, FAILURE), "run_id": None, "status": "refused before it started",
-            "blessed": None, "pushed_version": None,
+            "blessed": None, PUSHED_VERSION: None,
             "error": redact(str(error), secrets)[:ERROR_LIMIT]}
 
 

@@ -226,9 +226,9 @@ class RunService:
 
     def _notify_refused(self, error: Exception) -> None:
         """A run the checks refused is a failed run to whoever is notified (a schedule's bad data)."""
-        from pipeline.run.notify import refused_summary
-
         if self.config.notify.webhooks or self.config.notify.commands:
+            from pipeline.run.notify import refused_summary
+
             self._notify(refused_summary(self.config, error, self.secrets), self.new_log_file("refused"))
 
     def _run_pipeline(self, run_id: str, preflight: Preflight, log_file: Path, show_progress: bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -149,3 +150,22 @@ def test_an_unexpected_error_is_one_line_with_a_file_for_the_details(tmp_path, t
     assert "ImportError: tensorflow must not be imported by this command" in line
     details = Path(line.split("(details: ")[1].rstrip(")"))
     assert "Traceback (most recent call last)" in details.read_text()
+
+
+def test_an_unexpected_error_whose_details_file_cannot_be_written_still_shows_the_traceback(
+        tmp_path, tripwire):
+    """Where the details file is refused (another user's folder), the error must not be lost."""
+    from data.prepare import write_sample
+
+    data = write_sample(tmp_path / "data", 50)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (temp / f"taxi-tfx-errors-{os.getuid()}").write_text("a file where the folder would go")
+    command = cli("run", "--data", str(data), "--output", str(tmp_path / "out"))
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                            env={**tripwire.env, "TMPDIR": str(temp)})
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("unexpected error: ")]
+    assert "ImportError: tensorflow must not be imported by this command" in line
+    assert "could not be written" in line and "the traceback is on stderr" in line
+    assert "Traceback (most recent call last)" in result.stderr
