@@ -1,7 +1,8 @@
 """A stand-in for the Kubeflow Pipelines API server, on loopback, for contract tests.
 
 It answers the v2beta1 REST endpoints kfp.Client 2.5 calls for uploading a
-pipeline and its versions, experiments, runs and recurring runs, keeps what
+pipeline and its versions, experiments, runs and recurring runs (listing,
+enabling, disabling and deleting them too), keeps what
 was created (so that lookups by name behave like the real server's), and
 records every request. It proves the shape of the requests this project
 sends, not that a real cluster would run the pipeline.
@@ -75,13 +76,28 @@ class FakeKfp:
             run_id = f"run-{len(self.runs) + 1}"
             self.runs[run_id] = {**request.json(), "run_id": run_id, "state": "PENDING"}
             return 200, self.runs[run_id]
+        if request.method == "GET" and route == "/runs":
+            return 200, {"runs": list(self.runs.values())}
+        if request.method == "GET" and route.startswith("/pipelines/") and "/versions/" in route:
+            version = self.versions.get(route.split("/")[4])
+            return (200, version) if version else (404, {"error": "no such pipeline version"})
         if request.method == "GET" and route == "/recurringruns":
             # The one camelCase list key of the v2beta1 API (the proto field is recurringRuns).
             return 200, {"recurringRuns": _named(self.recurring_runs.values(), name)}
         if request.method == "POST" and route == "/recurringruns":
             recurring_run_id = f"recurring-{len(self.requests)}"
-            self.recurring_runs[recurring_run_id] = {**request.json(), "recurring_run_id": recurring_run_id}
+            body = request.json()
+            # The server answers with the status the requested mode gives.
+            status = "ENABLED" if body.get("mode") == "ENABLE" else "DISABLED"
+            self.recurring_runs[recurring_run_id] = {**body, "recurring_run_id": recurring_run_id,
+                                                     "status": status, "created_at": "2026-12-04T06:00:00Z"}
             return 200, self.recurring_runs[recurring_run_id]
+        if request.method == "POST" and route.startswith("/recurringruns/") and ":" in route:
+            recurring_run_id, verb = route.split("/")[2].split(":")
+            if recurring_run_id not in self.recurring_runs or verb not in ("enable", "disable"):
+                return 404, {"error": f"no recurring run {recurring_run_id}"}
+            self.recurring_runs[recurring_run_id]["status"] = "ENABLED" if verb == "enable" else "DISABLED"
+            return 200, {}
         if request.method == "DELETE" and route.startswith("/recurringruns/"):
             self.recurring_runs.pop(route.split("/")[2], None)
             return 200, {}

@@ -5,13 +5,17 @@ idempotent: the pipeline version is named by the spec's content hash, so
 submitting an unchanged spec reuses its version. A recurring run is identified
 by its name within the experiment; scheduling an existing name fails unless
 ``replace`` is set, which deletes the old one first (KFP has no update call).
+Listing, pausing, resuming, triggering and updating recurring runs is
+pipeline/kubeflow/schedules'.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,12 +27,20 @@ EVERY_PATTERN = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+# v2beta1 run states of a run that may still change (PAUSED: an Argo workflow suspended).
+UNFINISHED = frozenset({"PENDING", "RUNNING", "CANCELING", "PAUSED"})
+
+
 class SubmitError(Exception):
     """A problem talking to Kubeflow Pipelines, or a request that cannot be made."""
 
 
-class TriggerError(SubmitError):
-    """A schedule's --cron or --every that KFP would not accept (exit code 2: nothing was sent)."""
+class RefusedRequest(SubmitError):
+    """A request this project will not send as asked (exit code 2: nothing was changed)."""
+
+
+class TriggerError(RefusedRequest):
+    """A schedule's --cron or --every that KFP would not accept."""
 
 
 @dataclass(frozen=True)
@@ -135,20 +147,55 @@ class KubeflowPipelines:
         self._call("delete the old recurring run", self.client.delete_recurring_run, recurring_run_id)
 
     def schedule(self, experiment_id: str, name: str, trigger: Trigger, pipeline_id: str, version_id: str,
-                 pipeline_root: str) -> str:
+                 pipeline_root: str, enabled: bool = True) -> str:
         recurring = self._call(
             "create the recurring run", self.client.create_recurring_run,
             experiment_id, name,
             cron_expression=trigger.cron, interval_second=trigger.interval_seconds,
             # One run at a time, and no burst of missed runs after a pause.
             max_concurrency=1, no_catchup=True,
-            pipeline_id=pipeline_id, version_id=version_id, pipeline_root=pipeline_root, enabled=True,
+            pipeline_id=pipeline_id, version_id=version_id, pipeline_root=pipeline_root, enabled=enabled,
         )
         return recurring.recurring_run_id
 
+    def recurring_runs(self, experiment_id: str) -> list:
+        """Every recurring run of the experiment (kfp_server_api objects), all pages."""
+        found, token = [], ""
+        while True:
+            response = self._call("list recurring runs", self.client.list_recurring_runs,
+                                  experiment_id=experiment_id, page_token=token, page_size=100)
+            found += response.recurring_runs or []
+            token = response.next_page_token
+            if not token:
+                return found
+
+    def runs_in_progress(self, experiment_id: str, recurring_run_id: str) -> list[str]:
+        """The ids of the recurring run's runs that have not finished, all pages."""
+        found, token = [], ""
+        while True:
+            response = self._call("list runs", self.client.list_runs, experiment_id=experiment_id,
+                                  page_token=token, page_size=100)
+            found += [run.run_id for run in response.runs or []
+                      if run.recurring_run_id == recurring_run_id and run.state in UNFINISHED]
+            token = response.next_page_token
+            if not token:
+                return found
+
+    def version_name(self, pipeline_id: str, version_id: str) -> str:
+        version = self._call("look up the pipeline version", self.client.get_pipeline_version,
+                             pipeline_id, version_id)
+        return version.display_name
+
+    def set_enabled(self, recurring_run_id: str, enabled: bool) -> None:
+        method = self.client.enable_recurring_run if enabled else self.client.disable_recurring_run
+        self._call("resume the recurring run" if enabled else "pause the recurring run", method,
+                   recurring_run_id)
+
     def _call(self, what: str, method, *args, **kwargs):
+        # kfp.Client prints "Run details: <link>" lines; on stderr they never break --json.
         try:
-            return method(*args, **kwargs)
+            with contextlib.redirect_stdout(sys.stderr):
+                return method(*args, **kwargs)
         except Exception as error:  # ApiException, urllib3 errors: all reported the same way
             raise SubmitError(f"{self.host}: could not {what}: {_reason(error)}") from None
 
