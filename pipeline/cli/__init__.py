@@ -25,7 +25,7 @@ from rich.console import Console
 
 from configs.settings import ConfigError, secret_values
 from data.errors import DataError
-from pipeline.cli import kubeflow, lineage, predict, prune, rerun, run, run_spec, runs
+from pipeline.cli import kubeflow, lineage, predict, prune, rerun, run, run_spec, runs, schedule_actions
 from pipeline.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE
 from pipeline.kubeflow.submit import RefusedRequest, SubmitError
 from pipeline.metadata.store import StoreError, StoreNotFound
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("arguments", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=command_bench)
     kubeflow.register(commands)
+    schedule_actions.register(commands.choices["schedule"])
     run_spec.register(commands)
     return parser
 

@@ -1,4 +1,6 @@
-"""`compile`, `submit` and `schedule` (create, list, pause, resume, trigger, update): Kubeflow Pipelines 2.x.
+"""`compile`, `submit` and `schedule --name` (create a recurring run): Kubeflow Pipelines 2.x.
+
+The other schedule actions (list, pause, resume, trigger, update) are in schedule_actions.
 
 The host and token come from flags or KFP_HOST/KFP_TOKEN (configs.settings reads
 the environment); TFX loads only to compile.
@@ -37,45 +39,7 @@ def register(commands) -> None:
     schedule.add_argument("--every", help="fixed interval instead of --cron: 30m, 6h, 1d")
     schedule.add_argument("--replace", action="store_true",
                           help="replace a recurring run of the same name (KFP cannot update one in place)")
-    schedule.set_defaults(handler=command_schedule)
-    _register_schedule_commands(schedule)
-
-
-def _register_schedule_commands(schedule: argparse.ArgumentParser) -> None:
-    """schedule list | pause | resume | trigger | update: by name, each naming the version it runs."""
-    actions = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=False,
-                                      help="manage recurring runs (default: create one, with --name)")
-    listing = actions.add_parser("list", help="the experiment's recurring runs and the version each runs")
-    _add_schedule_arguments(listing, command_schedule_list)
-    for name, text in (("pause", "pause a recurring run (it stays, and fires nothing)"),
-                       ("resume", "resume a paused recurring run"),
-                       ("trigger", "start one run now of the recurring run's pipeline version")):
-        action = actions.add_parser(name, help=text)
-        action.add_argument("name", help="the recurring run's name")
-        _add_schedule_arguments(action, command_schedule_action)
-    update = actions.add_parser(
-        "update", help="point a recurring run at the current spec's pipeline version (uploaded if new), "
-                       "keeping its name, trigger and state")
-    update.add_argument("name", help="the recurring run's name")
-    update.add_argument("--package", type=Path,
-                        help="an already compiled spec (default: compile to --output first)")
-    update.add_argument("--output", type=Path, default=Path("build/pipeline.yaml"),
-                        help="where the compiled spec goes (default: build/pipeline.yaml)")
-    update.add_argument("--force", action="store_true",
-                        help="replace it even while one of its runs is in progress (that run is stopped)")
-    _add_schedule_arguments(update, command_schedule_update)
-
-
-def _add_schedule_arguments(parser: argparse.ArgumentParser, handler) -> None:
-    parser.add_argument("--config", type=Path, default=Path("configs/kubeflow.yaml"),
-                        help="YAML configuration with a kubeflow: section (default: configs/kubeflow.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value (repeatable)")
-    parser.add_argument("--host", help="Kubeflow Pipelines API (default: $KFP_HOST; token from $KFP_TOKEN)")
-    parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user deployments)")
-    parser.add_argument("--experiment", help="default: kubeflow.experiment of the config")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
-    parser.set_defaults(handler=handler)
+    schedule.set_defaults(handler=command_schedule)  # schedule_actions adds list, pause, ...
 
 
 def _add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,15 +93,15 @@ def command_compile(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _given_package(args: argparse.Namespace) -> Path | None:
+def given_package(args: argparse.Namespace) -> Path | None:
     """--package, checked before anything is compiled or sent."""
     if args.package is not None and not args.package.is_file():
         raise ConfigError(f"--package {args.package}: no such file")
     return args.package
 
 
-def _package(args: argparse.Namespace, config: PipelineConfig, console: Console) -> Path:
-    return _given_package(args) or compile_for_kubeflow(config, args.output, console).path
+def package_to_send(args: argparse.Namespace, config: PipelineConfig, console: Console) -> Path:
+    return given_package(args) or compile_for_kubeflow(config, args.output, console).path
 
 
 def _server(args: argparse.Namespace):
@@ -161,9 +125,9 @@ def command_submit(args: argparse.Namespace, console: Console) -> int:
     from pipeline.kubeflow.submit import submit
 
     config = kubeflow_config(args)
-    _given_package(args)  # a wrong argument fails before any request
+    given_package(args)  # a wrong argument fails before any request
     server = _server(args)  # before compiling: a missing host fails in a second, not after TFX loads
-    package = _package(args, config, console)
+    package = package_to_send(args, config, console)
     plan = submit(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
                   args.pipeline_root or config.kubeflow.pipeline_root, args.run_name)
     _print_plan(console, plan, args.dry_run)
@@ -178,82 +142,10 @@ def command_schedule(args: argparse.Namespace, console: Console) -> int:
                           "command: list, pause, resume, trigger, update (schedule --help)")
     config = kubeflow_config(args)
     trigger = Trigger.parse(args.cron, args.every)
-    _given_package(args)  # a wrong argument fails before any request
+    given_package(args)  # a wrong argument fails before any request
     server = _server(args)
-    package = _package(args, config, console)
+    package = package_to_send(args, config, console)
     plan = schedule(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
                     args.pipeline_root or config.kubeflow.pipeline_root, args.name, trigger, args.replace)
     _print_plan(console, plan, args.dry_run)
-    return EXIT_OK
-
-
-def _schedule_context(args: argparse.Namespace):
-    """(config, server, experiment name, experiment id) for the schedule actions."""
-    from configs.settings import kfp_endpoint
-    from pipeline.kubeflow.submit import KubeflowPipelines
-
-    config = kubeflow_config(args)
-    host, token = kfp_endpoint(args.host)
-    server = KubeflowPipelines(host, token, args.namespace)
-    experiment = args.experiment or config.kubeflow.experiment
-    return config, server, experiment, server.experiment(experiment)
-
-
-def command_schedule_list(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.kubeflow.schedules import schedules
-
-    _, server, experiment, experiment_id = _schedule_context(args)
-    found = schedules(server, experiment_id)
-    if args.json:
-        print(json.dumps([item.as_dict() for item in found], indent=2))
-    elif not found:
-        console.print(f"experiment {experiment!r} has no recurring run", highlight=False)
-    for item in [] if args.json else found:
-        console.print(item.one_line(), highlight=False, markup=False)
-    return EXIT_OK
-
-
-def command_schedule_action(args: argparse.Namespace, console: Console) -> int:
-    """pause, resume or trigger one recurring run."""
-    from pipeline.kubeflow.schedules import find, set_running, trigger_now
-
-    _, server, experiment, experiment_id = _schedule_context(args)
-    schedule = find(server, experiment_id, experiment, args.name)
-    result = {"action": args.schedule_command, **schedule.as_dict()}
-    if args.schedule_command == "trigger":
-        result["run_id"] = trigger_now(server, experiment_id, schedule)
-        sentence = f"started run {result['run_id']} of {schedule.one_line()}"
-    else:
-        running = args.schedule_command == "resume"
-        result["changed"] = set_running(server, schedule, running)
-        result["state"] = "running" if running else "paused"
-        done = ("resumed" if running else "paused") if result["changed"] else "unchanged"
-        sentence = f"{done}: {schedule.one_line(result['state'])}"
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        console.print(sentence, highlight=False, markup=False)
-    return EXIT_OK
-
-
-def command_schedule_update(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.kubeflow.schedules import find, schedules, update
-
-    _given_package(args)
-    config, server, experiment, experiment_id = _schedule_context(args)
-    before = find(server, experiment_id, experiment, args.name)
-    package = _package(args, config, console)
-    new_id = update(server, experiment_id, before, package, config.pipeline_name, args.force)
-    after = before if new_id is None else next(item for item in schedules(server, experiment_id)
-                                               if item.recurring_run_id == new_id)
-    if args.json:
-        print(json.dumps({"action": "update", "changed": new_id is not None, "before": before.as_dict(),
-                          "after": after.as_dict()}, indent=2))
-    elif new_id is None:
-        console.print(f"unchanged: {before.one_line()} (the spec's version already)", highlight=False,
-                      markup=False)
-    else:
-        console.print(f"updated: {after.one_line()}; was pipeline version {before.version} "
-                      f"({before.recurring_run_id}, deleted: KFP cannot change a recurring run in place)",
-                      highlight=False, markup=False)
     return EXIT_OK

@@ -115,10 +115,21 @@ def command_report(args: argparse.Namespace, console: Console) -> int:
 RELEASE_LINES = 10  # the newest release actions `models` lists under its table
 
 
+def _models_table(rows):
+    from rich.table import Table
+
+    table = Table("", whole_column("version", [row.version for row in rows]), "pushed at",
+                  whole_column("run", [row.run_id for row in rows]), "AUC", "accuracy", "path", box=None)
+    for row in rows:
+        missing = row.metrics_missing or "not computed"
+        table.add_row("pinned" if row.pinned else ("served" if row.served else ""), row.version,
+                      row.pushed_at, row.run_id, fixed(row.auc, missing), fixed(row.binary_accuracy, missing),
+                      row.path + (f"  ({row.note})" if row.note else ""))
+    return table
+
+
 def command_models(args: argparse.Namespace, console: Console) -> int:
     from dataclasses import asdict
-
-    from rich.table import Table
 
     from components.versioned_pusher.versions import complete_local_versions
     from pipeline.metadata import releases
@@ -136,17 +147,10 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return EXIT_OK
-    if not rows:
+    if rows:
+        console.print(_models_table(rows))
+    else:  # the release actions below may still say something (a schedule action recorded in KFP's store)
         console.print("No model has been pushed yet.")
-        return EXIT_OK
-    table = Table("", whole_column("version", [row.version for row in rows]), "pushed at",
-                  whole_column("run", [row.run_id for row in rows]), "AUC", "accuracy", "path", box=None)
-    for row in rows:
-        missing = row.metrics_missing or "not computed"
-        table.add_row("pinned" if row.pinned else ("served" if row.served else ""), row.version,
-                      row.pushed_at, row.run_id, fixed(row.auc, missing), fixed(row.binary_accuracy, missing),
-                      row.path + (f"  ({row.note})" if row.note else ""))
-    console.print(table)
     history = releases.release_history(opened.store, opened.pipeline)
     if history:
         console.print("Release actions, newest first:", highlight=False)

@@ -32,6 +32,8 @@ RELEASE_HISTORY = "taxi_tfx.ReleaseHistory"
 RELEASE_ACTION = "taxi_tfx.ReleaseAction"
 ROLLBACK, PIN, UNPIN, BLESS, PRUNE = "rollback", "pin", "unpin", "bless", "prune"
 PUBLISHING = (ROLLBACK, BLESS)  # the actions that add a version to the serving folder
+# "schedule pause", ...: a change on a Kubeflow Pipelines server, which no local file can confirm.
+SCHEDULE_PREFIX = "schedule "
 FIELDS = ("action", "user", "reason", "from_version", "to_version", "new_version", "serving_dir", "run_id",
           "detail")
 
@@ -58,7 +60,7 @@ class ReleaseRecord:
         served_as = f"(served as {self.new_version or '?'})"
         change = {ROLLBACK: f"{self.from_version} → {self.to_version} {served_as}",
                   BLESS: f"run {self.run_id} {served_as}",
-                  PRUNE: self.detail}.get(self.action, self.to_version)
+                  PRUNE: self.detail}.get(self.action, self.detail or self.to_version)
         return f"{self.at}  {self.action} {change} by {self.user}: {self.reason} [{self.state.lower()}]"
 
 
@@ -100,9 +102,19 @@ def finish(store, execution: pb.Execution, new_version: str, destination: str,
     store.put_execution(execution, events, [_history_of(store, execution)])
 
 
-def complete(store, execution: pb.Execution) -> None:
-    """Marks an action that publishes no version (a pin, an unpin) COMPLETE."""
+def complete(store, execution: pb.Execution, detail: str | None = None) -> None:
+    """Marks an action that publishes no version (a pin, an unpin, a schedule action) COMPLETE."""
     execution.last_known_state = pb.Execution.COMPLETE
+    if detail is not None:
+        execution.custom_properties["detail"].string_value = detail
+    store.put_executions([execution])
+
+
+def fail(store, execution: pb.Execution, error: str) -> None:
+    """Marks an action whose change was refused or broke off FAILED, with why."""
+    execution.last_known_state = pb.Execution.FAILED
+    detail = mlmd.custom_value(execution, "detail") or ""
+    execution.custom_properties["detail"].string_value = f"{detail} (failed: {error})".strip()
     store.put_executions([execution])
 
 
@@ -117,6 +129,8 @@ def settle_unfinished(store, pipeline_name: str, complete_versions: set[str],
     for execution in _actions(store, pipeline_name):
         action = mlmd.custom_value(execution, "action")
         if execution.last_known_state != pb.Execution.RUNNING or action == PRUNE:  # prune settles its own
+            continue
+        if action.startswith(SCHEDULE_PREFIX):  # left RUNNING: the record says it never finished
             continue
         new_version = mlmd.custom_value(execution, "new_version") or ""
         if action in PUBLISHING and new_version in complete_versions:

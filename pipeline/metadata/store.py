@@ -64,7 +64,7 @@ def sqlite_connection(path: Path, read_only: bool = False) -> metadata_store_pb2
     return config
 
 
-def connection_from_url(url: str, password: str | None = None):
+def connection_from_url(url: str, password: str | None = None, read_only: bool = True):
     """A ConnectionConfig (or gRPC client config) from a path or URL.
 
     Accepts a SQLite file path, ``sqlite:///path``, ``mysql://user@host:port/db``,
@@ -80,7 +80,7 @@ def connection_from_url(url: str, password: str | None = None):
             raise StoreNotFound(f"no metadata store at {path} (has the pipeline run yet?)")
         if not _is_sqlite(path):
             raise StoreNotFound(f"{path} is not an SQLite database, so not an ML Metadata store")
-        return sqlite_connection(path, read_only=True)
+        return sqlite_connection(path, read_only=read_only)
     if parsed.scheme == "grpc":
         client = metadata_store_pb2.MetadataStoreClientConfig()
         client.host = parsed.hostname or "localhost"

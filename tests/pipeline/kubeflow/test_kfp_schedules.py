@@ -56,20 +56,20 @@ def test_list_names_the_version_each_recurring_run_runs(server, nightly, capsys)
 
 
 def test_pause_and_resume_change_the_state_and_say_when_nothing_changed(server, nightly, capsys):
-    paused = as_json(capsys, "schedule", "pause", "nightly", "--host", server.host)
+    paused = as_json(capsys, "schedule", "pause", "nightly", "--reason", "test", "--host", server.host)
     assert paused["changed"] is True and paused["state"] == "paused"
     (stored,) = server.fake.recurring_runs.values()
     assert stored["status"] == "DISABLED"
     assert server.fake.calls("POST", f"/recurringruns/{stored['recurring_run_id']}:disable")
-    again = as_json(capsys, "schedule", "pause", "nightly", "--host", server.host)
+    again = as_json(capsys, "schedule", "pause", "nightly", "--reason", "test", "--host", server.host)
     assert again["changed"] is False
     assert len(server.fake.calls("POST", f"/recurringruns/{stored['recurring_run_id']}:disable")) == 1
-    resumed = as_json(capsys, "schedule", "resume", "nightly", "--host", server.host)
+    resumed = as_json(capsys, "schedule", "resume", "nightly", "--reason", "test", "--host", server.host)
     assert resumed["changed"] is True and stored["status"] == "ENABLED"
 
 
 def test_trigger_starts_one_run_of_the_schedules_version_and_root(server, nightly, capsys):
-    result = as_json(capsys, "schedule", "trigger", "nightly", "--host", server.host)
+    result = as_json(capsys, "schedule", "trigger", "nightly", "--reason", "test", "--host", server.host)
     (run,) = server.fake.runs.values()
     assert result["run_id"] == run["run_id"]
     assert run["pipeline_version_reference"]["pipeline_version_id"] == "version-1"
@@ -78,9 +78,9 @@ def test_trigger_starts_one_run_of_the_schedules_version_and_root(server, nightl
 
 
 def test_update_points_the_schedule_at_a_new_version_and_leaves_one(server, nightly, capsys):
-    as_json(capsys, "schedule", "pause", "nightly", "--host", server.host)
+    as_json(capsys, "schedule", "pause", "nightly", "--reason", "test", "--host", server.host)
     nightly.write_text(SPEC + "# a changed spec\n")
-    result = as_json(capsys, "schedule", "update", "nightly", "--package", str(nightly),
+    result = as_json(capsys, "schedule", "update", "nightly", "--reason", "test", "--package", str(nightly),
                      "--host", server.host)
     assert result["changed"] is True
     assert result["before"]["version_id"] == "version-1" and result["after"]["version_id"] == "version-2"
@@ -92,14 +92,14 @@ def test_update_points_the_schedule_at_a_new_version_and_leaves_one(server, nigh
     # Created paused, then the old one deleted: never two that fire.
     create = server.fake.calls("POST", "/recurringruns")[-1].json()
     assert create["mode"] == "DISABLE"
-    unchanged = as_json(capsys, "schedule", "update", "nightly", "--package", str(nightly),
-                        "--host", server.host)
+    unchanged = as_json(capsys, "schedule", "update", "nightly", "--reason", "test",
+                        "--package", str(nightly), "--host", server.host)
     assert unchanged["changed"] is False and len(server.fake.recurring_runs) == 1
 
 
 def test_an_updated_running_schedule_is_running_again(server, nightly, capsys):
     nightly.write_text(SPEC + "# v2\n")
-    result = as_json(capsys, "schedule", "update", "nightly", "--package", str(nightly),
+    result = as_json(capsys, "schedule", "update", "nightly", "--reason", "test", "--package", str(nightly),
                      "--host", server.host)
     (remaining,) = server.fake.recurring_runs.values()
     assert remaining["status"] == "ENABLED" and result["after"]["state"] == "running"
@@ -107,10 +107,10 @@ def test_an_updated_running_schedule_is_running_again(server, nightly, capsys):
 
 def test_an_unknown_name_is_one_line_naming_the_known_ones(server, nightly, capsys):
     capsys.readouterr()
-    assert run_cli("schedule", "pause", "weekly", "--host", server.host) == 2
+    assert run_cli("schedule", "pause", "weekly", "--reason", "test", "--host", server.host) == 2
     out = capsys.readouterr().out.strip()
     assert "no recurring run named 'weekly' (it has: nightly)" in out and "\n" not in out
-    assert run_cli("schedule", "trigger", "weekly", "--host", server.host) == 2
+    assert run_cli("schedule", "trigger", "weekly", "--reason", "test", "--host", server.host) == 2
     assert "no recurring run named 'weekly'" in capsys.readouterr().out
 
 
@@ -122,7 +122,8 @@ def test_update_refuses_while_a_scheduled_run_is_in_progress_unless_forced(serve
     server.fake.runs["run-8"] = {"run_id": "run-8", "recurring_run_id": stored["recurring_run_id"],
                                  "state": "SUCCEEDED", "display_name": "nightly 0"}
     nightly.write_text(SPEC + "# v2\n")
-    update = ("schedule", "update", "nightly", "--package", str(nightly), "--host", server.host)
+    update = ("schedule", "update", "nightly", "--reason", "test", "--package", str(nightly),
+              "--host", server.host)
     capsys.readouterr()
     assert run_cli(*update) == 2
     out = capsys.readouterr().out
@@ -132,3 +133,65 @@ def test_update_refuses_while_a_scheduled_run_is_in_progress_unless_forced(serve
     assert len(server.fake.versions) == 1, "refused before the new version was uploaded"
     forced = as_json(capsys, *update, "--force")
     assert forced["changed"] is True and len(server.fake.recurring_runs) == 1
+
+
+@pytest.fixture
+def audit_store(tmp_path):
+    """An ML Metadata store to record into, as KFP's would be reached through --store grpc://."""
+    from pipeline.metadata import store as mlmd
+
+    path = tmp_path / "audit.sqlite"
+    mlmd.open_store(mlmd.sqlite_connection(path))
+    return path
+
+
+def recorded_actions(path):
+    from pipeline.metadata import releases
+    from pipeline.metadata import store as mlmd
+
+    return releases.release_history(mlmd.open_store(mlmd.connection_from_url(str(path))), "taxi-tfx")
+
+
+def test_each_action_is_recorded_with_who_why_and_what_changed(server, nightly, audit_store, capsys):
+    recording = ("--host", server.host, "--store", str(audit_store))
+    as_json(capsys, "schedule", "pause", "nightly", "--reason", "holiday freeze", *recording)
+    triggered = as_json(capsys, "schedule", "trigger", "nightly", "--reason", "backfill", *recording)
+    nightly.write_text(SPEC + "# v2\n")
+    updated = as_json(capsys, "schedule", "update", "nightly", "--reason", "new features",
+                      "--package", str(nightly), *recording)
+    assert updated["recorded_in"] == str(audit_store)
+    update, trigger, pause = recorded_actions(audit_store)  # newest first
+    assert [r.action for r in (pause, trigger, update)] == ["schedule pause", "schedule trigger",
+                                                            "schedule update"]
+    assert all(r.state == "COMPLETE" and r.user for r in (pause, trigger, update))
+    assert pause.reason == "holiday freeze"
+    assert pause.detail == f"nightly ({updated['before']['recurring_run_id']}) paused"
+    assert trigger.run_id == triggered["run_id"]
+    assert update.from_version == updated["before"]["version"] != update.to_version
+    assert update.to_version == updated["after"]["version"]
+    capsys.readouterr()
+    assert main(["models", "--store", str(audit_store)]) == 0
+    shown = capsys.readouterr().out
+    assert f"schedule update nightly: {update.from_version} → {update.to_version}" in shown
+    assert ": new features [complete]" in shown
+
+
+def test_a_refused_action_is_recorded_as_failed_and_a_bad_store_sends_nothing(server, nightly,
+                                                                               audit_store, capsys):
+    assert run_cli("schedule", "trigger", "weekly", "--reason", "r", "--host", server.host,
+                   "--store", str(audit_store)) == 2
+    assert recorded_actions(audit_store) == [], "an unknown name is refused before anything is recorded"
+    (stored,) = server.fake.recurring_runs.values()
+    server.fake.runs["run-9"] = {"run_id": "run-9", "recurring_run_id": stored["recurring_run_id"],
+                                 "state": "RUNNING"}
+    nightly.write_text(SPEC + "# v2\n")
+    assert run_cli("schedule", "update", "nightly", "--reason", "r", "--package", str(nightly),
+                   "--host", server.host, "--store", str(audit_store)) == 2
+    (failed,) = recorded_actions(audit_store)
+    assert failed.state == "FAILED" and "in progress (run-9)" in failed.detail
+    requests = len(server.fake.requests)
+    assert run_cli("schedule", "pause", "nightly", "--reason", "r", "--host", server.host,
+                   "--store", str(audit_store.parent / "missing.sqlite")) == 2
+    assert len(server.fake.requests) == requests, "a wrong --store fails before any request"
+    assert run_cli("schedule", "pause", "nightly", "--reason", " ", "--host", server.host) == 2
+    assert stored["status"] == "ENABLED"
