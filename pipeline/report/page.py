@@ -78,7 +78,9 @@ def build_report(store, run) -> Report:
         pipeline_name=_pipeline_name(store, run),
         run_id=run.name,
         started=utc(min((i.execution.create_time_since_epoch for i in outcome.components), default=0)),
-        facts=run_facts.described_facts(run),
+        facts={**run_facts.described_facts(run),
+               **({"pruned": f"{outcome.pruned} artifact(s) removed from disk by `prune` (their records stay)"}
+                  if outcome.pruned else {})},
         components=_component_rows(outcome.components),
         stop_reason=outcome.stop_reason,
     )

@@ -129,7 +129,7 @@ def test_a_prune_killed_midway_is_finished_by_the_next_one(runs):
     assert Path(served).exists()
 
 
-def test_lineage_answers_for_a_pruned_run_and_says_pruned(runs):
+def test_lineage_answers_for_a_pruned_run_and_says_pruned(runs, tmp_path):
     output, _, older, _ = runs
     store_file = str(output / "metadata.sqlite")
 
@@ -147,7 +147,8 @@ def test_lineage_answers_for_a_pruned_run_and_says_pruned(runs):
     model = next(a for a in pruned if a["type"] == "Model")
     assert "pruned" in read("lineage", "trace", str(model["id"])).stdout
     assert "BLESSED" in read("why", older.name).stdout  # the decision records remain
-    read("report", older.name)
+    read("report", older.name, "--output", str(tmp_path / "older.html"))
+    assert "artifact(s) removed from disk by" in (tmp_path / "older.html").read_text()
     assert "prune" in read("models").stdout  # the release history lists the action
 
 
