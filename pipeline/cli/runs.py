@@ -33,6 +33,10 @@ def register(commands) -> None:
     actions = models.add_subparsers(dest="models_command", metavar="ACTION",
                                     help="change what is served (default: list the pushed models)")
     register_release(actions, config_argument)
+    history = actions.add_parser("history", help="every recorded release action, newest first (rollbacks, "
+                                 "pins, blesses, prunes, schedule actions)")
+    add_store_arguments(history)
+    history.set_defaults(handler=command_history)
 
     report = commands.add_parser("report", help="write a run's self-contained HTML report")
     report.add_argument("run", nargs="?", default="latest", help="run id or prefix (default: latest)")
@@ -159,4 +163,18 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
     if pin is not None:
         console.print(f"{pin.sentence()[0].upper()}{pin.sentence()[1:]} (since {pin.at}): runs train and "
                       "evaluate, but push nothing until `models unpin`.", highlight=False, markup=False)
+    return EXIT_OK
+
+
+def command_history(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.metadata import releases
+
+    opened = open_store_from_arguments(args)
+    history = releases.release_history(opened.store, opened.pipeline)
+    if args.json:
+        print(json.dumps([record.as_dict() for record in history], indent=2))
+    elif not history:
+        console.print("No release action has been recorded.", highlight=False)
+    for record in [] if args.json else history:
+        console.print(record.one_line(), highlight=False, markup=False)
     return EXIT_OK

@@ -78,9 +78,7 @@ def build_report(store, run) -> Report:
         pipeline_name=_pipeline_name(store, run),
         run_id=run.name,
         started=utc(min((i.execution.create_time_since_epoch for i in outcome.components), default=0)),
-        facts={**run_facts.described_facts(run),
-               **({"pruned": f"{outcome.pruned} artifact(s) removed from disk by `prune` (their records stay)"}
-                  if outcome.pruned else {})},
+        facts={**run_facts.described_facts(run), **_pruned_fact(outcome)},
         components=_component_rows(outcome.components),
         stop_reason=outcome.stop_reason,
     )
@@ -92,6 +90,12 @@ def build_report(store, run) -> Report:
     _add_evaluation(report, outcome)
     _add_lineage(report, store, outcome)
     return report
+
+
+def _pruned_fact(outcome: RunOutcome) -> dict[str, str]:
+    if not outcome.pruned:
+        return {}
+    return {"pruned": f"{outcome.pruned} artifact(s) removed from disk by `prune` (their records stay)"}
 
 
 def _pipeline_name(store, run) -> str:

@@ -174,6 +174,11 @@ def test_each_action_is_recorded_with_who_why_and_what_changed(server, nightly, 
     shown = capsys.readouterr().out
     assert f"schedule update nightly: {update.from_version} → {update.to_version}" in shown
     assert ": new features [complete]" in shown
+    history = as_json(capsys, "models", "history", "--store", str(audit_store))
+    assert [(r["action"], r["reason"], r["to_version"]) for r in history] == [
+        ("schedule update", "new features", update.to_version),
+        ("schedule trigger", "backfill", pause.to_version),
+        ("schedule pause", "holiday freeze", pause.to_version)]
 
 
 def test_a_refused_action_is_recorded_as_failed_and_a_bad_store_sends_nothing(server, nightly,
