@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -161,3 +162,14 @@ def pipeline_runs(taxi_sample_dir, tmp_path_factory):
     unchanged = UnchangedRerun(third, seconds, runs_before, len(mlmd.pipeline_runs(store_of(output))),
                                wire)
     return output, first, second, artifacts_after_first, unchanged
+
+
+def sigint_as_in_a_terminal() -> None:
+    """preexec_fn for a child that a test stops with SIGINT: its default action, as under a terminal.
+
+    A shell's background job (`make test &`) and nohup start with SIGINT
+    ignored, and every child inherits that; a Python child then never raises
+    KeyboardInterrupt, and the test would wait on a process that cannot stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+

@@ -29,6 +29,7 @@ class FakeKubernetes:
     jobs: dict[str, dict] = field(default_factory=dict)
     gets: dict[str, int] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
+    polls: int = 0  # GETs of any job: an int another thread can read while the server adds keys to gets
 
     def handle(self, request: Request) -> tuple[int, dict]:
         self.requests.append(request)
@@ -69,6 +70,7 @@ class FakeKubernetes:
     def _advance(self, name: str) -> dict:
         reached = min(self.gets[name], len(self.states) - 1)
         self.gets[name] += 1
+        self.polls += 1
         conditions = [{"type": state, "status": "True" if i == reached else "False",
                        "reason": f"TFJob{state}",
                        "message": self.failure_message if state == "Failed" else f"TFJob is {state}."}

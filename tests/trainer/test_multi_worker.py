@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, sigint_as_in_a_terminal
 from tests.trainer.test_trainer import NO_EARLY_STOP, harness
 from trainer.workers import SCRATCH_PREFIX
 
@@ -82,7 +82,8 @@ def start_training(pipeline_root, work: Path, *arguments: str) -> subprocess.Pop
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", "trainer.standalone", str(pipeline_root), str(work),
                              *arguments], cwd=PROJECT_ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            preexec_fn=sigint_as_in_a_terminal)
 
 
 def workers_of(launcher: subprocess.Popen, count: int = 2) -> dict[int, psutil.Process]:

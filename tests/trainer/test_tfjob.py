@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import signal
 import threading
 import time
 
@@ -75,13 +76,24 @@ def test_a_refused_create_names_the_status_and_the_reason():
         launch(server)
 
 
-def test_a_task_stopped_while_waiting_deletes_its_tfjob():
+@pytest.fixture
+def python_sigint():
+    """Python's SIGINT handler for one test: interrupt_main does nothing where SIGINT is ignored
+    (`make test &`, nohup), and the wait below would never end."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_task_stopped_while_waiting_deletes_its_tfjob(python_sigint):
     """Ctrl-C (KeyboardInterrupt in the main thread, as KFP's SIGTERM handler would raise) mid-wait."""
     with FakeKubernetesServer(states=["Created", "Running"]) as server:
         def interrupt_once_running():
-            while sum(server.fake.gets.values()) < 2:
-                time.sleep(0.01)
-            _thread.interrupt_main()
+            try:
+                while server.fake.polls < 2:
+                    time.sleep(0.01)
+            finally:  # never leave the main thread polling for ever
+                _thread.interrupt_main()
 
         threading.Thread(target=interrupt_once_running, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
