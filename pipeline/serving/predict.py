@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,11 +77,9 @@ class ServingInputs:
 def score_csv(model_dir: Path, data: Path, output: Path, inputs: ServingInputs, key_columns: list[str],
               batch_size: int, on_batch: Callable[[int], None] = lambda rows: None) -> ScoringResult:
     """Writes row number, key columns and probability of every row of data, in input order."""
-    import pyarrow as pa
     import tensorflow as tf
-    from tfx_bsl.coders import example_coder
 
-    from components.span_example_gen.arrow_csv import as_feature_column, read_as_strings
+    from components.span_example_gen.arrow_csv import read_as_strings
 
     started = time.perf_counter()
     with data.open(encoding="utf-8", newline="") as reader:
@@ -88,21 +87,20 @@ def score_csv(model_dir: Path, data: Path, output: Path, inputs: ServingInputs, 
     columns = [name for name in header if name in inputs.kinds]
     table = read_as_strings(str(data), header)
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    encoder = example_coder.RecordBatchToExamplesEncoder()
     partial = output.with_name(f".{output.name}.partial")
     output.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
+    batches = table.combine_chunks().to_batches(max_chunksize=batch_size)
     try:
         with partial.open("w", encoding="utf-8", newline="") as writer:
             out = csv.writer(writer)
             out.writerow([ROW_COLUMN, *key_columns, PROBABILITY_COLUMN])
-            for batch in table.combine_chunks().to_batches(max_chunksize=batch_size):
-                features = [as_feature_column(batch.column(name), inputs.kinds[name]) for name in columns]
-                examples = encoder.encode(pa.RecordBatch.from_arrays(features, names=columns))
+            for batch, examples in encoded_ahead(batches, columns, inputs.kinds):
                 scores = serve(examples=tf.constant(examples))["probabilities"].numpy().reshape(-1)
+                # One C-level writerows per batch: a Python loop per row was a quarter of the command.
                 keys = [batch.column(name).to_pylist() for name in key_columns]
-                for offset, score in enumerate(scores):
-                    out.writerow([rows + offset + 1, *(column[offset] for column in keys), f"{score:.9g}"])
+                probabilities = [f"{score:.9g}" for score in scores.tolist()]
+                out.writerows(zip(range(rows + 1, rows + len(scores) + 1), *keys, probabilities, strict=True))
                 rows += len(scores)
                 on_batch(len(scores))
         partial.replace(output)
@@ -110,3 +108,38 @@ def score_csv(model_dir: Path, data: Path, output: Path, inputs: ServingInputs, 
         partial.unlink(missing_ok=True)
         raise
     return ScoringResult(model_dir, output, rows, time.perf_counter() - started)
+
+
+# Batches encoded ahead of the one being scored. tfx_bsl's encoder releases the
+# GIL, so the threads encode while TensorFlow scores: encoding the tf.Examples
+# was a third of the command, on one core.
+ENCODE_AHEAD = 2
+
+
+def encoded_ahead(batches, columns: list[str], kinds: dict[str, str]) -> Iterator[tuple[object, list[bytes]]]:
+    """(batch, its serialized tf.Examples) in order, up to ENCODE_AHEAD batches encoded in advance."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=ENCODE_AHEAD, thread_name_prefix="encode") as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(_encoded, batch, columns, kinds)))
+            if len(pending) > ENCODE_AHEAD:
+                ready, future = pending.popleft()
+                yield ready, future.result()
+        while pending:
+            ready, future = pending.popleft()
+            yield ready, future.result()
+
+
+def _encoded(batch, columns: list[str], kinds: dict[str, str]) -> list[bytes]:
+    """The batch's rows as serialized tf.Examples, typed as the serving signature parses them."""
+    import pyarrow as pa
+    from tfx_bsl.coders import example_coder
+
+    from components.span_example_gen.arrow_csv import as_feature_column
+
+    features = [as_feature_column(batch.column(name), kinds[name]) for name in columns]
+    encoder = example_coder.RecordBatchToExamplesEncoder()
+    return encoder.encode(pa.RecordBatch.from_arrays(features, names=columns))
+
