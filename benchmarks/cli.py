@@ -1,4 +1,4 @@
-"""`python -m benchmarks <trainer|all|render>` (also reachable as `python -m pipeline bench ...`)."""
+"""`python -m benchmarks <trainer|workers|inputs|all|render>` (also `python -m pipeline bench ...`)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
                                help="also store the results under 'workers' in docs/benchmarks.json "
                                     "and render docs/benchmarks.md again")
     workers_bench.set_defaults(handler=command_workers)
+    inputs_bench = commands.add_parser(
+        "inputs", help="the pre-flight check and predict on a generated file, in turn, each after quiet")
+    inputs_bench.add_argument("--work", type=Path, default=Path("outputs/bench/work"),
+                              help="scratch folder; reuses `bench all`'s data-N file and taxi run "
+                                   "(default: outputs/bench/work)")
+    inputs_bench.add_argument("--rows", type=int, default=1_500_000, help="rows (default: 1500000)")
+    inputs_bench.add_argument("--repeats", type=int, default=3, help="repetitions (default: 3)")
+    inputs_bench.add_argument("--quiet-wait", type=float, default=300.0, metavar="SECONDS",
+                              help="before each repetition, wait up to this long for quiet (default: 300)")
+    inputs_bench.add_argument("--update-docs", action="store_true",
+                              help="also store the results under 'inputs' in docs/benchmarks.json "
+                                   "and render docs/benchmarks.md again")
+    inputs_bench.set_defaults(handler=command_inputs)
     all_bench = commands.add_parser(
         "all", help="versus TFX's template, cached rerun, scale, trainer, start-up; "
                     "writes docs/benchmarks.md")
@@ -105,14 +118,37 @@ def command_workers(args: argparse.Namespace, console: Console) -> int:
                       f"{size['examples_per_second']}, ratio 2/1 {size['wall_ratio_2_over_1']}",
                       highlight=False)
     if args.update_docs:
-        from benchmarks.docs import write_bench_docs
-
-        docs_results = Path("docs/benchmarks.json")
-        merged = {**json.loads(docs_results.read_text(encoding="utf-8")), "workers": results}
-        docs_results.write_text(json.dumps(merged, indent=2), encoding="utf-8")
-        write_bench_docs(merged, docs_results, Path("docs"))
+        _merge_into_docs("workers", results)
     console.print(f"results {target}", highlight=False)
     return EXIT_OK
+
+
+def command_inputs(args: argparse.Namespace, console: Console) -> int:
+    from benchmarks.inputs import bench_inputs
+
+    work = args.work.resolve()
+    results = bench_inputs(work, args.rows, args.repeats, args.quiet_wait,
+                           lambda line: console.print("  " + line, highlight=False))
+    results["command"] = " ".join(["python -m benchmarks", *sys.argv[1:]])
+    target = work / "inputs.json"
+    target.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    console.print(f"{results['rows']:,} rows: pre-flight s {results['preflight_seconds']}, predict s "
+                  f"{results['predict_seconds']}, predict rows/s {results['predict_rows_per_second']}",
+                  highlight=False)
+    if args.update_docs:
+        _merge_into_docs("inputs", results)
+    console.print(f"results {target}", highlight=False)
+    return EXIT_OK
+
+
+def _merge_into_docs(key: str, results: dict) -> None:
+    """One section's results into docs/benchmarks.json, and the page rendered again."""
+    from benchmarks.docs import write_bench_docs
+
+    docs_results = Path("docs/benchmarks.json")
+    merged = {**json.loads(docs_results.read_text(encoding="utf-8")), key: results}
+    docs_results.write_text(json.dumps(merged, indent=2), encoding="utf-8")
+    write_bench_docs(merged, docs_results, Path("docs"))
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -126,7 +162,8 @@ def command_all(args: argparse.Namespace, console: Console) -> int:
     if args.smoke:
         plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,),
                          modes_at=(), scale_overrides=("training.epochs=1",), trainer_pairs=0, worker_pairs=0,
-                         evaluator_examples=100, lineage_runs=10, quiet_wait_seconds=0)
+                         inputs_rows=400, inputs_repeats=1, evaluator_examples=100, lineage_runs=10,
+                         quiet_wait_seconds=0)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:
         plan = BenchPlan(work=args.work.resolve(), pairs=args.pairs, template=not args.no_template,

@@ -42,6 +42,8 @@ class BenchPlan:
     trainer_pairs: int = 3
     worker_sizes: tuple[int, ...] = (150_000, 1_500_000)  # the Trainer on 1 vs 2 worker processes
     worker_pairs: int = 2
+    inputs_rows: int = 1_500_000            # the pre-flight check and predict on a file of this size
+    inputs_repeats: int = 3
     lineage_runs: int = 1_000               # the store the lineage commands are timed on
     evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
@@ -112,6 +114,12 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
 
         results["workers"] = bench_workers(plan.work, list(plan.worker_sizes), plan.worker_pairs, 2,
                                            plan.quiet_wait_seconds, lambda line: report("workers " + line))
+        save(results)
+    if plan.inputs_rows and plan.inputs_repeats:
+        from benchmarks.inputs import bench_inputs
+
+        results["inputs"] = bench_inputs(plan.work, plan.inputs_rows, plan.inputs_repeats,
+                                         plan.quiet_wait_seconds, lambda line: report("inputs " + line))
         save(results)
     results["startup"] = bench_startup(plan.work, logs, pairs)
     if plan.lineage_runs and pairs:

@@ -59,6 +59,10 @@ def test_smoke_measures_scale_and_start_up(smoke):
         "lineage runs", "lineage show", "lineage trace latest-pushed", "why", "models"}
     assert all(0 < s["min"] <= s["median"] <= s["max"] for s in lineage["seconds"].values())
     assert results["summary"]["lineage_slowest"][1] == max(s["median"] for s in lineage["seconds"].values())
+    inputs = results["inputs"]  # the pre-flight check and predict, on the scale step's 400-row file
+    assert inputs["rows"] == 400 and inputs["model"].startswith("ours-0/")
+    assert 0 < inputs["preflight_seconds"]["median"] < inputs["predict_seconds"]["median"]
+    assert inputs["predict_rows_per_second"]["median"] == round(400 / inputs["predict_seconds"]["median"])
 
 
 def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
@@ -70,6 +74,7 @@ def test_smoke_renders_the_docs_in_its_work_folder_only(smoke):
     assert "| 400 | default |" in markdown
     assert "### Where the Evaluator's time goes" in markdown
     assert "## Lineage on a long-lived store" in markdown
+    assert "## 4c. The pre-flight check and predict on 400 rows" in markdown
     trace = results["lineage"]["seconds"]["lineage trace latest-pushed"]
     times = f"{trace['min']:.2f} · {trace['median']:.2f} · {trace['max']:.2f}"
     row = f"| `lineage trace latest-pushed` | {times} |"
