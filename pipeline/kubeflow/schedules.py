@@ -75,7 +75,7 @@ def find(kfp: KubeflowPipelines, experiment_id: str, experiment: str, name: str)
     if len(matches) > 1:
         ids = ", ".join(item.recurring_run_id for item in matches)
         raise RefusedRequest(f"experiment {experiment!r} has {len(matches)} recurring runs named {name!r} "
-                          f"({ids}); delete all but one in the KFP UI")
+                             f"({ids}); delete all but one in the KFP UI")
     return matches[0]
 
 
@@ -91,7 +91,7 @@ def trigger_now(kfp: KubeflowPipelines, experiment_id: str, schedule: Schedule) 
     """One run now, of the schedule's pipeline version and root; its run id."""
     if schedule.version_id is None:
         raise RefusedRequest(f"recurring run {schedule.name!r} pins no pipeline version; start a run with "
-                          "`submit` instead")
+                             "`submit` instead")
     name = f"{schedule.name} (triggered {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
     return kfp.run(experiment_id, name, schedule.pipeline_id, schedule.version_id, schedule.pipeline_root)
 
