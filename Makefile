@@ -30,13 +30,17 @@ setup: $(STAMP) system-deps ## create .venv from requirements.lock with uv, and 
 # postgresql and mariadb-server (real ML Metadata backends for the shared-store
 # tests) and chromium with chromium-driver (the run report in a real browser);
 # `make test` installs those, so a first `make run` does not wait for them.
-# Installed when running as root (CI); otherwise the command to run is printed,
+# A package counts as installed only in dpkg's "install ok installed" state: one
+# removed with its configuration files kept ("deinstall ok config-files") still
+# answers `dpkg -s`, without its programs. Installed when running as root (CI);
+# otherwise the command to run is printed,
 # and the tests that need them are skipped with the reason (under CI=true they
 # fail instead: there a missing package is a broken setup).
 RUN_PACKAGES  := graphviz
 TEST_PACKAGES := postgresql mariadb-server chromium chromium-driver
 define install_debian_packages
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
