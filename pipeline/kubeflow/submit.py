@@ -160,23 +160,20 @@ class KubeflowPipelines:
 
     def recurring_runs(self, experiment_id: str) -> list:
         """Every recurring run of the experiment (kfp_server_api objects), all pages."""
-        found, token = [], ""
-        while True:
-            response = self._call("list recurring runs", self.client.list_recurring_runs,
-                                  experiment_id=experiment_id, page_token=token, page_size=100)
-            found += response.recurring_runs or []
-            token = response.next_page_token
-            if not token:
-                return found
+        return self._all_pages("list recurring runs", self.client.list_recurring_runs, "recurring_runs",
+                               experiment_id=experiment_id)
 
     def runs_in_progress(self, experiment_id: str, recurring_run_id: str) -> list[str]:
         """The ids of the recurring run's runs that have not finished, all pages."""
+        runs = self._all_pages("list runs", self.client.list_runs, "runs", experiment_id=experiment_id)
+        return [run.run_id for run in runs
+                if run.recurring_run_id == recurring_run_id and run.state in UNFINISHED]
+
+    def _all_pages(self, what: str, method, field: str, **filters) -> list:
         found, token = [], ""
         while True:
-            response = self._call("list runs", self.client.list_runs, experiment_id=experiment_id,
-                                  page_token=token, page_size=100)
-            found += [run.run_id for run in response.runs or []
-                      if run.recurring_run_id == recurring_run_id and run.state in UNFINISHED]
+            response = self._call(what, method, page_token=token, page_size=100, **filters)
+            found += getattr(response, field) or []
             token = response.next_page_token
             if not token:
                 return found
