@@ -1,10 +1,14 @@
 """A stand-in for the Kubeflow Pipelines API server, on loopback, for contract tests.
 
 It answers the v2beta1 REST endpoints kfp.Client 2.5 calls for uploading a
-pipeline and its versions, experiments, runs and recurring runs (listing,
-enabling, disabling and deleting them too), keeps what
-was created (so that lookups by name behave like the real server's), and
-records every request. It proves the shape of the requests this project
+pipeline (which, as on the real server, makes the package its first version,
+named like the pipeline) and its versions, experiments, runs and recurring runs
+(listing, enabling, disabling and deleting them too), keeps what was created (so
+that lookups by name, and versions sorted by `created_at`, behave like the real
+server's), and records every request. `fire` does what the ScheduledWorkflow
+controller of a KFP 2.5 server does at a trigger: one run of the recurring run's
+pinned version, or of its pipeline's newest version when it names none
+(kubeflow/pipelines#11560). It proves the shape of the requests this project
 sends, not that a real cluster would run the pipeline.
 """
 
@@ -39,6 +43,37 @@ class FakeKfp:
     experiments: dict[str, dict] = field(default_factory=dict)
     runs: dict[str, dict] = field(default_factory=dict)
     recurring_runs: dict[str, dict] = field(default_factory=dict)
+    versions_made: int = 0
+
+    def fire(self, recurring_run_id: str) -> dict:
+        """One run of the recurring run, as its ScheduledWorkflow would start it."""
+        recurring = self.recurring_runs[recurring_run_id]
+        reference = dict(recurring["pipeline_version_reference"])
+        if not reference.get("pipeline_version_id"):
+            newest = self.newest_version(reference["pipeline_id"])
+            reference["pipeline_version_id"] = newest["pipeline_version_id"]
+        run_id = f"run-{len(self.runs) + 1}"
+        self.runs[run_id] = {"run_id": run_id, "recurring_run_id": recurring_run_id, "state": "PENDING",
+                             "display_name": recurring["display_name"],
+                             "pipeline_version_reference": reference}
+        return self.runs[run_id]
+
+    def newest_version(self, pipeline_id: str) -> dict:
+        return self.versions_of(pipeline_id)[0]
+
+    def versions_of(self, pipeline_id: str) -> list[dict]:
+        """Newest first, as `sort_by=created_at desc` lists them."""
+        return sorted((v for v in self.versions.values() if v["pipeline_id"] == pipeline_id),
+                      key=lambda v: v["created_at"], reverse=True)
+
+    def _add_version(self, pipeline_id: str, name: str) -> dict:
+        self.versions_made += 1  # ids are never reused, also after a version is deleted
+        version_id = f"version-{self.versions_made}"
+        # A distinct second each: the real server's created_at has seconds only.
+        created = f"2026-12-04T06:{self.versions_made // 60:02d}:{self.versions_made % 60:02d}Z"
+        self.versions[version_id] = {"pipeline_version_id": version_id, "display_name": name,
+                                     "pipeline_id": pipeline_id, "created_at": created}
+        return self.versions[version_id]
 
     def calls(self, method: str, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == API + path]
@@ -55,17 +90,22 @@ class FakeKfp:
             pipeline_id = f"pipeline-{len(self.pipelines) + 1}"
             self.pipelines[pipeline_id] = {"pipeline_id": pipeline_id,
                                            "display_name": request.query["name"][0]}
+            self._add_version(pipeline_id, request.query["name"][0])
             return 200, self.pipelines[pipeline_id]
         if request.method == "GET" and route.startswith("/pipelines/") and route.endswith("/versions"):
-            pipeline_id = route.split("/")[2]
-            mine = [v for v in self.versions.values() if v["pipeline_id"] == pipeline_id]
-            return 200, {"pipeline_versions": _named(mine, name)}
+            mine = self.versions_of(route.split("/")[2])
+            if request.query.get("sort_by", [""])[0] != "created_at desc":
+                mine.reverse()  # oldest first unless asked
+            size = int(request.query.get("page_size", ["0"])[0]) or None
+            return 200, {"pipeline_versions": _named(mine, name)[:size]}
         if request.method == "POST" and route == "/pipelines/upload_version":
-            version_id = f"version-{len(self.versions) + 1}"
-            self.versions[version_id] = {"pipeline_version_id": version_id,
-                                         "display_name": request.query["name"][0],
-                                         "pipeline_id": request.query["pipelineid"][0]}
-            return 200, self.versions[version_id]
+            pipeline_id, wanted = request.query["pipelineid"][0], request.query["name"][0]
+            if any(v["display_name"] == wanted for v in self.versions_of(pipeline_id)):
+                return 409, {"error": f"pipeline {pipeline_id} already has a version named {wanted}"}
+            return 200, self._add_version(pipeline_id, wanted)
+        if request.method == "DELETE" and route.startswith("/pipelines/") and "/versions/" in route:
+            self.versions.pop(route.split("/")[4], None)
+            return 200, {}
         if request.method == "GET" and route == "/experiments":
             return 200, {"experiments": _named(self.experiments.values(), name)}
         if request.method == "POST" and route == "/experiments":

@@ -38,7 +38,8 @@ def register(commands) -> None:
     schedule.add_argument("--cron", help="KFP cron, six fields, seconds first: '0 0 2 * * *' = 02:00 daily")
     schedule.add_argument("--every", help="fixed interval instead of --cron: 30m, 6h, 1d")
     schedule.add_argument("--replace", action="store_true",
-                          help="replace a recurring run of the same name (KFP cannot update one in place)")
+                          help="delete a recurring run of the same name and create it anew (to change "
+                               "only what it fires, use `schedule update NAME`)")
     schedule.set_defaults(handler=command_schedule)  # schedule_actions adds list, pause, ...
 
 
@@ -135,7 +136,8 @@ def command_submit(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_schedule(args: argparse.Namespace, console: Console) -> int:
-    from pipeline.kubeflow.submit import Trigger, schedule
+    from pipeline.kubeflow.schedules import create
+    from pipeline.kubeflow.submit import Trigger
 
     if not args.name:
         raise ConfigError("schedule: give --name (and --cron or --every) to create a recurring run, or a "
@@ -145,7 +147,7 @@ def command_schedule(args: argparse.Namespace, console: Console) -> int:
     given_package(args)  # a wrong argument fails before any request
     server = _server(args)
     package = package_to_send(args, config, console)
-    plan = schedule(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
+    plan = create(server, package, config.pipeline_name, args.experiment or config.kubeflow.experiment,
                     args.pipeline_root or config.kubeflow.pipeline_root, args.name, trigger, args.replace)
     _print_plan(console, plan, args.dry_run)
     return EXIT_OK

@@ -26,7 +26,7 @@ from pipeline.cli.kubeflow import given_package, kubeflow_config, package_to_sen
 
 ACTIONS = (("pause", "pause a recurring run (it stays, and fires nothing)"),
            ("resume", "resume a paused recurring run"),
-           ("trigger", "start one run now of the recurring run's pipeline version"))
+           ("trigger", "start one run now of the pipeline version the recurring run fires"))
 
 
 def register(schedule: argparse.ArgumentParser) -> None:
@@ -40,15 +40,17 @@ def register(schedule: argparse.ArgumentParser) -> None:
         _add_record_arguments(action)
         _add_arguments(action, command_action)
     update = actions.add_parser(
-        "update", help="point a recurring run at the current spec's pipeline version (uploaded if new), "
-                       "keeping its name, trigger and state")
+        "update", help="make a recurring run fire the current spec, in place: the spec becomes the newest "
+                       "version of the recurring run's own pipeline")
     update.add_argument("name", help="the recurring run's name")
     update.add_argument("--package", type=Path,
                         help="an already compiled spec (default: compile to --output first)")
     update.add_argument("--output", type=Path, default=Path("build/pipeline.yaml"),
                         help="where the compiled spec goes (default: build/pipeline.yaml)")
     update.add_argument("--force", action="store_true",
-                        help="replace it even while one of its runs is in progress (that run is stopped)")
+                        help="a pinned recurring run (made by hand or before this project followed "
+                             "the newest version) is replaced: do it even while one of its runs is in "
+                             "progress (that run is stopped)")
     _add_record_arguments(update)
     _add_arguments(update, command_update)
 
@@ -111,7 +113,7 @@ def _recorded(args: argparse.Namespace, target: Target, schedule):
     from pipeline.metadata import releases
 
     record = {"action": f"{releases.SCHEDULE_PREFIX}{args.schedule_command}", "user": getpass.getuser(),
-              "reason": args.reason, "from_version": schedule.version,
+              "reason": args.reason, "from_version": schedule.version_ref,
               "detail": f"{schedule.name} ({schedule.recurring_run_id})"}
     store = target.store
     execution = releases.begin(store, target.config.pipeline_name, record) if store is not None else None
@@ -164,7 +166,7 @@ def command_action(args: argparse.Namespace, console: Console) -> int:
         if args.schedule_command == "trigger":
             result["run_id"] = record["run_id"] = trigger_now(target.server, target.experiment_id, schedule)
             sentence = f"started run {result['run_id']} of {schedule.one_line()}"
-            record["detail"] = f"{record['detail']}: run {result['run_id']} of {schedule.version}"
+            record["detail"] = f"{record['detail']}: run {result['run_id']} of {schedule.version_ref}"
         else:
             running = args.schedule_command == "resume"
             result["changed"] = set_running(target.server, schedule, running)
@@ -172,7 +174,7 @@ def command_action(args: argparse.Namespace, console: Console) -> int:
             done = ("resumed" if running else "paused") if result["changed"] else "unchanged"
             sentence = f"{done}: {schedule.one_line(result['state'])}"
             record["detail"] = f"{record['detail']} {done}"
-        record["to_version"] = schedule.version
+        record["to_version"] = schedule.version_ref
     return _said(args, target, console, result, sentence)
 
 
@@ -184,17 +186,22 @@ def command_update(args: argparse.Namespace, console: Console) -> int:
     before = find(target.server, target.experiment_id, target.experiment, args.name)
     package = package_to_send(args, target.config, console)
     with _recorded(args, target, before) as record:
-        new_id = update(target.server, target.experiment_id, before, package, target.config.pipeline_name,
-                        args.force)
-        found = [] if new_id is None else schedules(target.server, target.experiment_id)
-        after = next((item for item in found if item.recurring_run_id == new_id), before)
-        if new_id is None:
+        done = update(target.server, target.experiment_id, before, package, target.config.pipeline_name,
+                      args.force)
+        found = schedules(target.server, target.experiment_id) if done.changed else []
+        after = next((item for item in found if item.recurring_run_id == done.recurring_run_id), before)
+        if not done.changed:
             sentence = f"unchanged: {before.one_line()} (the spec's version already)"
+        elif done.in_place:
+            sentence = f"updated in place: {after.one_line()}; was pipeline version {before.version}"
         else:
-            sentence = (f"updated: {after.one_line()}; was pipeline version {before.version} "
-                        f"({before.recurring_run_id}, deleted: KFP cannot change a recurring run in place)")
-        record.update(to_version=after.version, detail=f"{before.name}: unchanged" if new_id is None else
-                      f"{before.name}: {before.version} → {after.version}, now {after.recurring_run_id} "
-                      f"(was {before.recurring_run_id})")
-    return _said(args, target, console, {"action": "update", "changed": new_id is not None,
-                                         "before": before.as_dict(), "after": after.as_dict()}, sentence)
+            sentence = (f"replaced: {after.one_line()}; was {before.recurring_run_id}, pinned to "
+                        f"{before.version} (KFP cannot change a pinned recurring run; from now on "
+                        "updates are in place)")
+        record.update(to_version=after.version_ref, detail=(
+            f"{before.name}: unchanged" if not done.changed else
+            f"{before.name} ({after.recurring_run_id}): {before.version_ref} → {after.version_ref}"
+            + ("" if done.in_place else f", replacing {before.recurring_run_id}")))
+    result = {"action": "update", "changed": done.changed, "in_place": done.in_place,
+              "before": before.as_dict(), "after": after.as_dict()}
+    return _said(args, target, console, result, sentence)

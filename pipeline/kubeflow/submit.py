@@ -1,12 +1,9 @@
-"""Submits and schedules the compiled pipeline on a Kubeflow Pipelines 2.x server.
+"""Submits the compiled pipeline to a Kubeflow Pipelines 2.x server, and the client calls of both.
 
 Everything goes through ``kfp.Client`` (the v2beta1 REST API). Uploads are
 idempotent: the pipeline version is named by the spec's content hash, so
-submitting an unchanged spec reuses its version. A recurring run is identified
-by its name within the experiment; scheduling an existing name fails unless
-``replace`` is set, which deletes the old one first (KFP has no update call).
-Listing, pausing, resuming, triggering and updating recurring runs is
-pipeline/kubeflow/schedules'.
+submitting an unchanged spec reuses its version. Creating, listing, pausing,
+resuming, triggering and updating recurring runs is pipeline/kubeflow/schedules'.
 """
 
 from __future__ import annotations
@@ -105,19 +102,39 @@ class KubeflowPipelines:
     def pipeline_version(self, package: Path, pipeline_name: str) -> tuple[str, str]:
         """(pipeline id, version id) of this spec, uploading what the server does not have yet."""
         name = version_name(pipeline_name, package)
-        pipeline_id = self._call("find the pipeline", self.client.get_pipeline_id, pipeline_name)
-        if pipeline_id is None:
-            pipeline = self._call("upload the pipeline", self.client.upload_pipeline,
-                                  str(package), pipeline_name=pipeline_name,
-                                  description=f"{pipeline_name} (TFX), version {name}")
-            pipeline_id = pipeline.pipeline_id
+        pipeline_id = self.find_pipeline(pipeline_name) or self.upload_pipeline(pipeline_name, package)
+        return pipeline_id, self.version_named(pipeline_id, name) or self.upload_version(package, pipeline_id,
+                                                                                         name)
+
+    def find_pipeline(self, pipeline_name: str) -> str | None:
+        return self._call("find the pipeline", self.client.get_pipeline_id, pipeline_name)
+
+    def upload_pipeline(self, pipeline_name: str, package: Path) -> str:
+        """A new pipeline's id; KFP makes the package its first version, named like the pipeline."""
+        pipeline = self._call("upload the pipeline", self.client.upload_pipeline, str(package),
+                              pipeline_name=pipeline_name, description=f"{pipeline_name} (TFX)")
+        return pipeline.pipeline_id
+
+    def version_named(self, pipeline_id: str, name: str) -> str | None:
         versions = self._call("list the pipeline's versions", self.client.list_pipeline_versions,
                               pipeline_id, filter=_name_filter(name)).pipeline_versions or []
-        if versions:
-            return pipeline_id, versions[0].pipeline_version_id
+        return versions[0].pipeline_version_id if versions else None
+
+    def upload_version(self, package: Path, pipeline_id: str, name: str) -> str:
         version = self._call("upload the pipeline version", self.client.upload_pipeline_version,
                              str(package), name, pipeline_id=pipeline_id)
-        return pipeline_id, version.pipeline_version_id
+        return version.pipeline_version_id
+
+    def delete_version(self, pipeline_id: str, version_id: str) -> None:
+        self._call("delete the pipeline version", self.client.delete_pipeline_version, pipeline_id,
+                   version_id)
+
+    def newest_version(self, pipeline_id: str) -> tuple[str, str] | None:
+        """(version id, display name) of the version KFP runs for "the latest": the newest created."""
+        response = self._call("list the pipeline's versions", self.client.list_pipeline_versions,
+                              pipeline_id, sort_by="created_at desc", page_size=1)
+        versions = response.pipeline_versions or []
+        return (versions[0].pipeline_version_id, versions[0].display_name) if versions else None
 
     def experiment(self, name: str) -> str:
         import kfp_server_api
@@ -146,16 +163,29 @@ class KubeflowPipelines:
     def delete_recurring_run(self, recurring_run_id: str) -> None:
         self._call("delete the old recurring run", self.client.delete_recurring_run, recurring_run_id)
 
-    def schedule(self, experiment_id: str, name: str, trigger: Trigger, pipeline_id: str, version_id: str,
-                 pipeline_root: str, enabled: bool = True) -> str:
-        recurring = self._call(
-            "create the recurring run", self.client.create_recurring_run,
-            experiment_id, name,
-            cron_expression=trigger.cron, interval_second=trigger.interval_seconds,
+    def schedule(self, experiment_id: str, name: str, trigger: Trigger, pipeline_id: str,
+                 version_id: str | None, pipeline_root: str, enabled: bool = True) -> str:
+        """Creates a recurring run; with no version id it runs the pipeline's newest version each time.
+
+        kfp 2.5's create_recurring_run insists on a version id, which KFP servers
+        from 2.5.0 on no longer need (kubeflow/pipelines#11560), so the request is
+        made through the client's own recurring-run API object.
+        """
+        import kfp_server_api as api
+
+        when = (api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=trigger.cron)) if trigger.cron
+                else api.V2beta1Trigger(periodic_schedule=api.V2beta1PeriodicSchedule(
+                    interval_second=trigger.interval_seconds)))
+        body = api.V2beta1RecurringRun(
+            experiment_id=experiment_id, display_name=name, trigger=when,
+            mode=api.RecurringRunMode.ENABLE if enabled else api.RecurringRunMode.DISABLE,
             # One run at a time, and no burst of missed runs after a pause.
             max_concurrency=1, no_catchup=True,
-            pipeline_id=pipeline_id, version_id=version_id, pipeline_root=pipeline_root, enabled=enabled,
-        )
+            pipeline_version_reference=api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id,
+                                                                            pipeline_version_id=version_id),
+            runtime_config=api.V2beta1RuntimeConfig(pipeline_root=pipeline_root))
+        create = self.client._recurring_run_api.create_recurring_run
+        recurring = self._call("create the recurring run", create, body=body)
         return recurring.recurring_run_id
 
     def recurring_runs(self, experiment_id: str) -> list:
@@ -223,30 +253,3 @@ def submit(kfp: KubeflowPipelines | None, package: Path, pipeline_name: str, exp
     plan.steps[-1]["run_id"] = run_id
     return plan
 
-
-def schedule(kfp: KubeflowPipelines | None, package: Path, pipeline_name: str, experiment: str,
-             pipeline_root: str, name: str, trigger: Trigger, replace: bool = False) -> Plan:
-    """A recurring run. With kfp None, only plans (a dry run)."""
-    plan = Plan()
-    version = version_name(pipeline_name, package)
-    plan.add("upload pipeline version (or reuse it)", pipeline=pipeline_name, version=version,
-             package=str(package))
-    plan.add("get or create experiment", experiment=experiment)
-    plan.add("find recurring runs with this name", name=name,
-             then="delete them, then create" if replace else "fail if there is one")
-    plan.add("create recurring run", name=name, cron=trigger.cron, interval_seconds=trigger.interval_seconds,
-             max_concurrency=1, no_catchup=True, pipeline_root=pipeline_root)
-    if kfp is None:
-        return plan
-    pipeline_id, version_id = kfp.pipeline_version(package, pipeline_name)
-    experiment_id = kfp.experiment(experiment)
-    existing = kfp.recurring_runs_named(experiment_id, name)
-    if existing and not replace:
-        raise SubmitError(f"experiment {experiment!r} already has a recurring run named {name!r} "
-                          f"(id {', '.join(existing)}); pass --replace to replace it, "
-                          "or choose another --name")
-    for recurring_run_id in existing:
-        kfp.delete_recurring_run(recurring_run_id)
-    plan.steps[-1]["recurring_run_id"] = kfp.schedule(experiment_id, name, trigger, pipeline_id, version_id,
-                                                      pipeline_root)
-    return plan

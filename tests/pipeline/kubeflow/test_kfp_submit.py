@@ -52,8 +52,9 @@ def test_submit_uploads_the_spec_creates_the_experiment_and_starts_a_run(server,
     assert fake.calls("POST", "/experiments")[0].json()["display_name"] == "nightly-taxi"
     run = fake.calls("POST", "/runs")[0].json()
     assert run["experiment_id"] == "experiment-1"
+    # version-1 is the upload's own first version, named like the pipeline; version-2 is named by the spec.
     assert run["pipeline_version_reference"] == {"pipeline_id": "pipeline-1",
-                                                 "pipeline_version_id": "version-1"}
+                                                 "pipeline_version_id": "version-2"}
     assert run["runtime_config"]["pipeline_root"] == "gs://bucket/root"
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in fake.requests
                if r.path != "/apis/v2beta1/healthz"), "the token from KFP_TOKEN authenticates every call"
@@ -84,7 +85,14 @@ def test_schedule_creates_one_cron_run_with_no_catchup_and_concurrency_one(serve
     assert body["mode"] == "ENABLE"
     assert body["runtime_config"]["pipeline_root"] == "s3://bucket/root"
     assert body["experiment_id"] == "experiment-1"
-    assert body["pipeline_version_reference"]["pipeline_version_id"] == "version-1"
+    # Its own pipeline, and no version: the server fires that pipeline's newest version.
+    (pipeline,) = server.fake.pipelines.values()
+    assert pipeline["display_name"] == "taxi-tfx-schedule-nightly"
+    assert body["pipeline_version_reference"] == {"pipeline_id": pipeline["pipeline_id"]}
+    (version,) = server.fake.versions.values()  # the upload's own first version was deleted
+    assert version["display_name"].startswith("taxi-tfx-") and len(version["display_name"]) == 21
+    fired = server.fake.fire(next(iter(server.fake.recurring_runs)))
+    assert fired["pipeline_version_reference"]["pipeline_version_id"] == version["pipeline_version_id"]
 
 
 def test_scheduling_a_name_again_fails_unless_replaced(server, package, capsys):
@@ -95,7 +103,7 @@ def test_scheduling_a_name_again_fails_unless_replaced(server, package, capsys):
     assert "already has a recurring run named 'nightly'" in capsys.readouterr().out
     assert len(server.fake.recurring_runs) == 1
     assert run_cli(*args, "--every", "12h", "--replace") == 0
-    deleted = [r.path for r in server.fake.requests if r.method == "DELETE"]
+    deleted = [r.path for r in server.fake.requests if r.method == "DELETE" and "/recurringruns/" in r.path]
     assert len(deleted) == 1 and deleted[0].startswith("/apis/v2beta1/recurringruns/recurring-")
     (remaining,) = server.fake.recurring_runs.values()
     assert int(remaining["trigger"]["periodic_schedule"]["interval_second"]) == 12 * 3600
