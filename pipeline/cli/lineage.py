@@ -122,6 +122,8 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
                   highlight=False, markup=False)
     console.print(f"Decision: {decision_line(outcome)}", highlight=False, markup=False)
     console.print(f"Pushed: {outcome.pushed_text}", highlight=False, markup=False)
+    for line in outcome.release_lines():
+        console.print(f"Release action: {line}", highlight=False, markup=False)
     table = Table("execution", "component", "state", "seconds", box=None)
     for item in executions:
         table.add_row(str(item.execution.id), item.component, item.state, f"{item.seconds:.1f}")

@@ -1,12 +1,12 @@
 """`schedule list | pause | resume | trigger | update`: recurring runs on Kubeflow Pipelines, by name.
 
-Each answer names the pipeline version the recurring run runs. The four that
-change something need `--reason`; with `--store` (KFP's own ML Metadata,
-`grpc://host:port` through a port-forward, or any store `lineage --store`
-reads) each is recorded there as a release action: RUNNING before the request,
-COMPLETE or FAILED after, with who, why and what changed, so `models --store`
-lists it beside rollbacks and pins. The store is opened before any request, so
-a wrong one changes nothing on the server.
+Each answer names the pipeline version the recurring run fires. The four that
+change something need `--reason`; with `--store` or `kubeflow.metadata_store`
+(KFP's own ML Metadata, `grpc://host:port` through a port-forward, or any
+store `lineage --store` reads) each is recorded there as a release action:
+RUNNING before the request, COMPLETE or FAILED after, with who, why and what
+changed, so `models --store` lists it beside rollbacks and pins. The store is
+opened before any request, so a wrong one changes nothing on the server.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _add_record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why (required; recorded with --store)")
     parser.add_argument("--store", help="record the action in this ML Metadata store: KFP's as "
                         "grpc://host:port, or an SQLite path, mysql://… or postgresql://… "
-                        "(as lineage --store)")
+                        "(as lineage --store; default: kubeflow.metadata_store)")
 
 
 def _add_arguments(parser: argparse.ArgumentParser, handler) -> None:
@@ -82,7 +82,8 @@ class Target:
     server: object  # KubeflowPipelines
     experiment: str
     experiment_id: str
-    store: object | None  # where the action is recorded (--store), or None
+    store: object | None  # where the action is recorded, or None
+    store_url: str | None  # --store, else kubeflow.metadata_store
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -92,11 +93,13 @@ def _target(args: argparse.Namespace) -> Target:
     if getattr(args, "reason", None) is not None and not args.reason.strip():
         raise ConfigError("--reason: empty; say why the recurring run changes (it is recorded)")
     config = kubeflow_config(args)
-    store = _record_store(getattr(args, "store", None), config)
+    recording = hasattr(args, "reason")  # `list` records nothing
+    store_url = (getattr(args, "store", None) or config.kubeflow.metadata_store) if recording else None
+    store = _record_store(store_url, config)
     host, token = kfp_endpoint(args.host)
     server = KubeflowPipelines(host, token, args.namespace)
     experiment = args.experiment or config.kubeflow.experiment
-    return Target(config, server, experiment, server.experiment(experiment), store)
+    return Target(config, server, experiment, server.experiment(experiment), store, store_url)
 
 
 def _record_store(url: str | None, config: PipelineConfig):
@@ -130,13 +133,14 @@ def _recorded(args: argparse.Namespace, target: Target, schedule):
 
 
 def _said(args: argparse.Namespace, target: Target, console: Console, result: dict, sentence: str) -> int:
-    result["recorded_in"] = args.store if target.store is not None else None
+    result["recorded_in"] = target.store_url if target.store is not None else None
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
     console.print(sentence, highlight=False, markup=False)
-    console.print(f"recorded in {args.store}" if target.store is not None else
-                  "not recorded in ML Metadata (give --store to record it)", highlight=False)
+    console.print(f"recorded in {target.store_url}" if target.store is not None else
+                  "not recorded in ML Metadata (give --store, or set kubeflow.metadata_store)",
+                  highlight=False)
     return EXIT_OK
 
 

@@ -44,7 +44,8 @@ class PushedModelRow:
     binary_accuracy: float | None
     # Why there are no metrics, when there are none: what the run lacks.
     metrics_missing: str | None = None
-    # A release action that published it ("rollback to V by USER: REASON"), and whether it is served.
+    # A release action that published it ("rollback to V by USER: REASON"), or the rerun that pushed it
+    # ("rerun of RUN by USER: REASON"), and whether it is served.
     note: str = ""
     served: bool = False
     pinned: bool = False  # served, and held there by `models pin`
@@ -111,10 +112,12 @@ def _pipeline_pushes(store, pipeline_name: str | None) -> list[PushedModelRow]:
         run = _producing_run(store, artifact)
         if runs is not None and (run is None or run.id not in runs):
             continue
-        rows.append(_push_row(read_outcome(store, run) if run is not None else None,
-                              str(mlmd.custom_value(artifact, PUSHED_VERSION) or "?"),
-                              str(mlmd.custom_value(artifact, PUSHED_DESTINATION) or ""),
-                              utc(artifact.create_time_since_epoch)))
+        row = _push_row(read_outcome(store, run) if run is not None else None,
+                        str(mlmd.custom_value(artifact, PUSHED_VERSION) or "?"),
+                        str(mlmd.custom_value(artifact, PUSHED_DESTINATION) or ""),
+                        utc(artifact.create_time_since_epoch))
+        # A version a `rerun` pushed says so, as a rollback's or a bless's does.
+        rows.append(replace(row, note=(run is not None and facts.rerun_text(run)) or ""))
     return rows
 
 

@@ -58,6 +58,8 @@ class RunOutcome:
     # "USER: REASON" when the model was pushed by hand (`models bless`), not by the Pusher.
     blessed_by_hand: str | None = None
     stop_reason: str | None = None
+    # The release actions that name this run (a bless, the schedule trigger that started it), newest first.
+    release_actions: list = field(default_factory=list)
 
     @property
     def pushed_text(self) -> str:
@@ -67,10 +69,15 @@ class RunOutcome:
             return f"version {self.pushed_version} ({self.pushed_path}){by_hand}"
         return f"nothing; not pushed: {self.not_pushed_reason}" if self.not_pushed_reason else "nothing"
 
-    def push_facts(self) -> dict[str, str | None]:
-        """The push, for --json: the version, or why a blessed model was not pushed."""
+    def push_facts(self) -> dict:
+        """The push (its version, or why a blessed model was not pushed) and release actions, for --json."""
         return {PUSHED_VERSION: self.pushed_version, "not_pushed": self.not_pushed_reason,
-                "blessed_by_hand": self.blessed_by_hand}
+                "blessed_by_hand": self.blessed_by_hand,
+                "release_actions": [record.as_dict() for record in self.release_actions]}
+
+    def release_lines(self) -> list[str]:
+        """One line per release action that names this run, for `why`, `lineage show` and the report."""
+        return [record.one_line() for record in self.release_actions]
 
     @cached_property
     def anomalies(self) -> list[AnomalyRow]:
@@ -245,8 +252,11 @@ def read_outcome(store, run: metadata_store_pb2.Context) -> RunOutcome:
             outcome.pushed_version = None if version is None else str(version)
         elif mlmd.custom_value(artifact, NOT_PUSHED_REASON):
             outcome.not_pushed_reason = mlmd.custom_value(artifact, NOT_PUSHED_REASON)
+    outcome.release_actions = releases.actions_of_run(store, run.name)
+    blesses = [record for record in outcome.release_actions
+               if record.action == releases.BLESS and record.state == "COMPLETE"]
     if outcome.pushed_path is None:
-        for record in releases.blesses_of_run(store, run.name)[:1]:
+        for record in blesses[:1]:
             outcome.pushed_path = f"{record.serving_dir}/{record.new_version}"
             outcome.pushed_version = record.new_version
             outcome.blessed_by_hand = f"{record.user}: {record.reason}"

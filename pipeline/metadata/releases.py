@@ -158,13 +158,12 @@ def _records(executions) -> list[ReleaseRecord]:
                                     reverse=True)]
 
 
-def blesses_of_run(store, run_id: str) -> list[ReleaseRecord]:
-    """The completed manual blesses of one run's model, newest first (one filtered query)."""
+def actions_of_run(store, run_id: str) -> list[ReleaseRecord]:
+    """The release actions that name one run, newest first (one filtered query): a bless of its
+    model, the `schedule trigger` that started it (a KFP run's context is named by its run id)."""
     query = (f"type = '{RELEASE_ACTION}' AND custom_properties.run_id.string_value = "
              f"'{run_id.replace(chr(39), '')}'")
-    executions = store.get_executions(list_options=ListOptions(filter_query=query))
-    return [record for record in _records(executions)
-            if record.action == BLESS and record.state == "COMPLETE"]
+    return _records(store.get_executions(list_options=ListOptions(filter_query=query)))
 
 
 def _actions(store, pipeline_name: str | None) -> list[pb.Execution]:

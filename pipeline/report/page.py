@@ -78,7 +78,7 @@ def build_report(store, run) -> Report:
         pipeline_name=_pipeline_name(store, run),
         run_id=run.name,
         started=utc(min((i.execution.create_time_since_epoch for i in outcome.components), default=0)),
-        facts={**run_facts.described_facts(run), **_pruned_fact(outcome)},
+        facts={**run_facts.described_facts(run), **_pruned_fact(outcome), **_release_fact(outcome)},
         components=_component_rows(outcome.components),
         stop_reason=outcome.stop_reason,
     )
@@ -96,6 +96,12 @@ def _pruned_fact(outcome: RunOutcome) -> dict[str, str]:
     if not outcome.pruned:
         return {}
     return {"pruned": f"{outcome.pruned} artifact(s) removed from disk by `prune` (their records stay)"}
+
+
+def _release_fact(outcome: RunOutcome) -> dict[str, str]:
+    """The release actions that name the run: a manual bless, the `schedule trigger` that started it."""
+    lines = outcome.release_lines()
+    return {"release actions": "; ".join(lines)} if lines else {}
 
 
 def _pipeline_name(store, run) -> str:

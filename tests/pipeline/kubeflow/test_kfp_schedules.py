@@ -266,3 +266,41 @@ def test_a_refused_action_is_recorded_as_failed_and_a_bad_store_sends_nothing(se
     assert len(server.fake.requests) == requests, "a wrong --store fails before any request"
     assert run_cli("schedule", "pause", "nightly", "--reason", " ", "--host", server.host) == 2
     assert stored["status"] == "ENABLED"
+
+
+def test_a_triggered_runs_record_shows_in_why_lineage_and_its_report(server, nightly, audit_store, capsys,
+                                                                     tmp_path):
+    from pipeline.kubeflow.metadata import KfpRunRecorder
+    from pipeline.metadata import store as mlmd
+
+    triggered = as_json(capsys, "schedule", "trigger", "nightly", "--reason", "backfill after the outage",
+                        "--host", server.host, "--store", str(audit_store))
+    run_id = triggered["run_id"]
+    # The run's contexts, as KFP's launcher writes them into its store when the run starts.
+    KfpRunRecorder(mlmd.open_store(mlmd.connection_from_url(str(audit_store), read_only=False)), "taxi-tfx",
+                   run_id, "gs://bucket/root")
+    shown = f"schedule trigger nightly ({triggered['recurring_run_id']}): run {run_id} of "
+    for command in (["why", run_id], ["lineage", "show", run_id]):
+        capsys.readouterr()
+        assert main([*command, "--store", str(audit_store)]) == 0
+        out = capsys.readouterr().out
+        assert "Release action: " in out and shown in out and ": backfill after the outage [complete]" in out
+    why = as_json(capsys, "why", run_id, "--store", str(audit_store))
+    assert [(r["action"], r["reason"]) for r in why["release_actions"]] == [
+        ("schedule trigger", "backfill after the outage")]
+    page = tmp_path / "report.html"
+    assert main(["report", run_id, "--store", str(audit_store), "--output", str(page)]) == 0
+    assert shown in page.read_text(encoding="utf-8")
+
+
+def test_the_configured_metadata_store_records_without_store(server, nightly, audit_store, capsys):
+    configured = ("--host", server.host, "--set", f"kubeflow.metadata_store={audit_store}")
+    paused = as_json(capsys, "schedule", "pause", "nightly", "--reason", "freeze", *configured)
+    assert paused["recorded_in"] == str(audit_store)
+    (record,) = recorded_actions(audit_store)
+    assert (record.action, record.reason, record.state) == ("schedule pause", "freeze", "COMPLETE")
+    capsys.readouterr()
+    assert run_cli("schedule", "resume", "nightly", "--reason", "thaw", "--host", server.host) == 0
+    assert "not recorded in ML Metadata (give --store, or set kubeflow.metadata_store)" in \
+        capsys.readouterr().out
+    assert len(recorded_actions(audit_store)) == 1

@@ -118,6 +118,13 @@ def test_force_reruns_with_the_recorded_configuration(first):
                                          cwd=PROJECT_ROOT, capture_output=True, text=True,
                                          timeout=120).stdout)
     assert (why_json["rerun_of"], why_json["rerun_reason"]) == (run.name, "the last rows were duplicates")
+    # The version the rerun pushed is marked so in `models` (the data changed: a new model, blessed).
+    assert why_json["pushed_version"], why_json
+    models = json.loads(subprocess.run(cli("models", "--store", store_file, "--json"), cwd=PROJECT_ROOT,
+                                       capture_output=True, text=True, timeout=120).stdout)
+    (pushed,) = [row for row in models if row["run_id"] == report["run_id"]]
+    assert pushed["version"] == why_json["pushed_version"]
+    assert pushed["note"] == f"rerun of {run.name} by {getpass.getuser()}: the last rows were duplicates"
 
 
 def test_lineage_diff_shows_only_what_changed_config_and_files_included(first):
