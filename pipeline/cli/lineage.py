@@ -24,7 +24,7 @@ from pipeline.cli.common import (
     refuse_folder,
     whole_column,
 )
-from pipeline.cli.runs import add_why_arguments
+from pipeline.cli.runs import add_why_arguments, print_release_actions
 
 GRAPH_FORMATS = ("dot", "svg", "png")
 GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
@@ -87,6 +87,7 @@ def command_runs(args: argparse.Namespace, console: Console) -> int:
         table.add_row(row.run_id, row.started, f"{row.seconds:.1f}", status, blessed,
                       row.pushed_version or ("- (pinned)" if row.not_pushed else "-"))
     console.print(table)
+    print_release_actions(console, store, opened.pipeline)
     return EXIT_OK
 
 

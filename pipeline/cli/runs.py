@@ -138,7 +138,6 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
     from dataclasses import asdict
 
     from components.versioned_pusher.versions import complete_local_versions
-    from pipeline.metadata import releases
     from pipeline.metadata.lineage import pushed_models
     from pipeline.serving.pin import read_pin
     from pipeline.shared.layout import OutputLayout
@@ -157,15 +156,22 @@ def command_models(args: argparse.Namespace, console: Console) -> int:
         console.print(_models_table(rows))
     else:  # the release actions below may still say something (a schedule action recorded in KFP's store)
         console.print("No model has been pushed yet.")
-    history = releases.release_history(opened.store, opened.pipeline)
-    if history:
-        console.print("Release actions, newest first:", highlight=False)
-        for record in history[:RELEASE_LINES]:
-            console.print(f"  {record.one_line()}", highlight=False, markup=False)
+    print_release_actions(console, opened.store, opened.pipeline)
     if pin is not None:
         console.print(f"{pin.sentence()[0].upper()}{pin.sentence()[1:]} (since {pin.at}): runs train and "
                       "evaluate, but push nothing until `models unpin`.", highlight=False, markup=False)
     return EXIT_OK
+
+
+def print_release_actions(console: Console, store, pipeline: str | None) -> None:
+    """The newest release actions, under the table of `models` and of `lineage runs`."""
+    from pipeline.metadata import releases
+
+    history = releases.release_history(store, pipeline)
+    if history:
+        console.print("Release actions, newest first (all: models history):", highlight=False)
+        for record in history[:RELEASE_LINES]:
+            console.print(f"  {record.one_line()}", highlight=False, markup=False)
 
 
 def command_history(args: argparse.Namespace, console: Console) -> int:

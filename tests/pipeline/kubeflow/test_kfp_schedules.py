@@ -240,6 +240,9 @@ def test_each_action_is_recorded_with_who_why_and_what_changed(server, nightly, 
     assert (f"schedule update nightly ({updated['after']['recurring_run_id']}): {update.from_version} → "
             f"{update.to_version}") in shown
     assert ": new features [complete]" in shown
+    capsys.readouterr()
+    assert main(["lineage", "runs", "--store", str(audit_store)]) == 0
+    assert "schedule pause nightly" in capsys.readouterr().out, "lineage runs lists the newest actions"
     history = as_json(capsys, "models", "history", "--store", str(audit_store))
     assert [(r["action"], r["reason"], r["to_version"]) for r in history] == [
         ("schedule update", "new features", update.to_version),
