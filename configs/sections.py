@@ -290,8 +290,6 @@ class KubeflowConfig(StrictSection):
     kubernetes_api: str | None = None
     # nvidia.com/gpu limit of each TFJob replica (0: CPU only).
     tfjob_gpus_per_worker: Annotated[int, Field(ge=0, le=64)] = 0
-    # Where `schedule pause|resume|trigger|update` record themselves when no --store is given:
-    # KFP's ML Metadata as grpc://host:port (a port-forward), or any store `lineage --store` reads.
     metadata_store: Annotated[str, Field(min_length=1)] | None = None
 
     @field_validator("image")

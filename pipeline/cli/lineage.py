@@ -123,7 +123,7 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
                   highlight=False, markup=False)
     console.print(f"Decision: {decision_line(outcome)}", highlight=False, markup=False)
     console.print(f"Pushed: {outcome.pushed_text}", highlight=False, markup=False)
-    for line in outcome.release_lines():
+    for line in [record.one_line() for record in outcome.release_actions]:
         console.print(f"Release action: {line}", highlight=False, markup=False)
     table = Table("execution", "component", "state", "seconds", box=None)
     for item in executions:

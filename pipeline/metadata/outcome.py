@@ -1,10 +1,9 @@
 """The one reader of a run's outcome from ML Metadata: what ran, what was decided, what was pushed.
 
-The terminal summary, `why`, `models`, `lineage runs` and the run report all
-read a run through `read_outcome`, so they cannot disagree about whether a run
-was blessed or what it pushed. Artifacts are attributed to the component that
-produced them in this run (never by matching their URI), which keeps the
-Resolver nodes' outputs (an older blessing, the previous statistics) out.
+The terminal summary, `why`, `models`, `lineage runs` and the run report all read a run through
+`read_outcome`, so they cannot disagree about whether a run was blessed or what it pushed.
+Artifacts are attributed to the component that produced them in this run (never by matching their
+URI), which keeps the Resolver nodes' outputs (an older blessing, the previous statistics) out.
 
 Runs of plain TFX pipelines have no Verdict of ours: their decision is the
 stock Evaluator's ModelBlessing, with TFMA's metrics and threshold checks
@@ -74,10 +73,6 @@ class RunOutcome:
         return {PUSHED_VERSION: self.pushed_version, "not_pushed": self.not_pushed_reason,
                 "blessed_by_hand": self.blessed_by_hand,
                 "release_actions": [record.as_dict() for record in self.release_actions]}
-
-    def release_lines(self) -> list[str]:
-        """One line per release action that names this run, for `why`, `lineage show` and the report."""
-        return [record.one_line() for record in self.release_actions]
 
     @cached_property
     def anomalies(self) -> list[AnomalyRow]:
@@ -253,14 +248,11 @@ def read_outcome(store, run: metadata_store_pb2.Context) -> RunOutcome:
         elif mlmd.custom_value(artifact, NOT_PUSHED_REASON):
             outcome.not_pushed_reason = mlmd.custom_value(artifact, NOT_PUSHED_REASON)
     outcome.release_actions = releases.actions_of_run(store, run.name)
-    blesses = [record for record in outcome.release_actions
-               if record.action == releases.BLESS and record.state == "COMPLETE"]
-    if outcome.pushed_path is None:
-        for record in blesses[:1]:
-            outcome.pushed_path = f"{record.serving_dir}/{record.new_version}"
-            outcome.pushed_version = record.new_version
-            outcome.blessed_by_hand = f"{record.user}: {record.reason}"
-            outcome.not_pushed_reason = None
+    bless = releases.completed_bless(outcome.release_actions)
+    if outcome.pushed_path is None and bless is not None:  # pushed by `models bless`, not by the Pusher
+        outcome.pushed_path = f"{bless.serving_dir}/{bless.new_version}"
+        outcome.pushed_version, outcome.blessed_by_hand = bless.new_version, f"{bless.user}: {bless.reason}"
+        outcome.not_pushed_reason = None
     return outcome
 
 

@@ -166,6 +166,11 @@ def actions_of_run(store, run_id: str) -> list[ReleaseRecord]:
     return _records(store.get_executions(list_options=ListOptions(filter_query=query)))
 
 
+def completed_bless(records: list[ReleaseRecord]) -> ReleaseRecord | None:
+    """The newest completed manual bless among a run's actions (its push, when the Pusher made none)."""
+    return next((r for r in records if r.action == BLESS and r.state == "COMPLETE"), None)
+
+
 def _actions(store, pipeline_name: str | None) -> list[pb.Execution]:
     contexts = [context for context in store.get_contexts_by_type(RELEASE_HISTORY)
                 if pipeline_name is None or context.name == pipeline_name]

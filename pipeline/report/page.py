@@ -100,7 +100,7 @@ def _pruned_fact(outcome: RunOutcome) -> dict[str, str]:
 
 def _release_fact(outcome: RunOutcome) -> dict[str, str]:
     """The release actions that name the run: a manual bless, the `schedule trigger` that started it."""
-    lines = outcome.release_lines()
+    lines = [record.one_line() for record in outcome.release_actions]
     return {"release actions": "; ".join(lines)} if lines else {}
 
 
