@@ -123,8 +123,8 @@ def command_show(args: argparse.Namespace, console: Console) -> int:
                   highlight=False, markup=False)
     console.print(f"Decision: {decision_line(outcome)}", highlight=False, markup=False)
     console.print(f"Pushed: {outcome.pushed_text}", highlight=False, markup=False)
-    for line in [record.one_line() for record in outcome.release_actions]:
-        console.print(f"Release action: {line}", highlight=False, markup=False)
+    for record in outcome.release_actions:
+        console.print(f"Release action: {record.one_line()}", highlight=False, markup=False)
     table = Table("execution", "component", "state", "seconds", box=None)
     for item in executions:
         table.add_row(str(item.execution.id), item.component, item.state, f"{item.seconds:.1f}")

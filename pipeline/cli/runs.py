@@ -83,8 +83,8 @@ def command_why(args: argparse.Namespace, console: Console) -> int:
     if outcome.pruned:
         console.print(f"  Pruned: {outcome.pruned} artifact(s) removed from disk by `prune`; the decision "
                       "records below remain.", highlight=False, markup=False)
-    for line in [record.one_line() for record in outcome.release_actions]:
-        console.print(f"  Release action: {line}", highlight=False, markup=False)
+    for record in outcome.release_actions:
+        console.print(f"  Release action: {record.one_line()}", highlight=False, markup=False)
     if outcome.verdict is None:
         console.print(f"  No verdict: {outcome.missing_verdict}.", highlight=False)
         if outcome.stop_reason:

@@ -150,7 +150,7 @@ def create(kfp: KubeflowPipelines | None, package: Path, pipeline_name: str, exp
         raise SubmitError(f"experiment {experiment!r} already has a recurring run named {name!r} "
                           f"(id {', '.join(existing)}); pass --replace to replace it, "
                           "`schedule update` to change what it runs, or choose another --name")
-    pipeline_id = _own_pipeline(kfp, package, pipeline_name, name)
+    pipeline_id = _own_pipeline(kfp, package, pipeline_name, own)
     for recurring_run_id in existing:
         kfp.delete_recurring_run(recurring_run_id)
     plan.steps[-1]["recurring_run_id"] = kfp.schedule(experiment_id, name, trigger, pipeline_id, None,
@@ -158,9 +158,8 @@ def create(kfp: KubeflowPipelines | None, package: Path, pipeline_name: str, exp
     return plan
 
 
-def _own_pipeline(kfp: KubeflowPipelines, package: Path, pipeline_name: str, name: str) -> str:
-    """The id of the schedule's own pipeline, created if new, with the spec as its newest version."""
-    own = schedule_pipeline_name(pipeline_name, name)
+def _own_pipeline(kfp: KubeflowPipelines, package: Path, pipeline_name: str, own: str) -> str:
+    """The id of the schedule's own pipeline `own`, created if new, with the spec as its newest version."""
     pipeline_id = kfp.find_pipeline(own)
     if pipeline_id is not None:
         publish_newest(kfp, package, pipeline_name, pipeline_id)
@@ -174,15 +173,15 @@ def _own_pipeline(kfp: KubeflowPipelines, package: Path, pipeline_name: str, nam
 
 
 def publish_newest(kfp: KubeflowPipelines, package: Path, pipeline_name: str, pipeline_id: str,
-                   drop: str | None = None) -> bool:
-    """Makes the spec the pipeline's newest version; whether a version was uploaded.
+                   drop: str | None = None) -> None:
+    """Makes the spec the pipeline's newest version, uploading it unless it is already.
 
     `drop`: a version to delete once the spec's is uploaded (a new pipeline's first).
     """
     wanted = version_name(pipeline_name, package)
     newest = kfp.newest_version(pipeline_id)
     if newest is not None and spec_of(newest[1]) == wanted:
-        return False
+        return
     name, again = wanted, 1
     while kfp.version_named(pipeline_id, name) is not None:  # an older spec back: a new, newer version
         again += 1
@@ -194,7 +193,6 @@ def publish_newest(kfp: KubeflowPipelines, package: Path, pipeline_name: str, pi
         raise SubmitError(f"uploaded {name} ({version_id}), but the server does not list it as the newest "
                           f"version of pipeline {pipeline_id} (two uploads in the same second?); run the "
                           "update again")
-    return True
 
 
 def spec_of(display_name: str | None) -> str | None:
@@ -234,7 +232,8 @@ def _replace(kfp: KubeflowPipelines, experiment_id: str, schedule: Schedule, pac
         raise RefusedRequest(f"recurring run {schedule.name!r} pins a version and has {len(in_progress)} "
                              f"run(s) in progress ({', '.join(in_progress)}); replacing it would stop them. "
                              "Update when they finish, or pass --force")
-    pipeline_id = _own_pipeline(kfp, package, pipeline_name, schedule.name)
+    pipeline_id = _own_pipeline(kfp, package, pipeline_name,
+                                schedule_pipeline_name(pipeline_name, schedule.name))
     new_id = kfp.schedule(experiment_id, schedule.name, schedule.trigger, pipeline_id, None,
                           schedule.pipeline_root, enabled=False)
     kfp.delete_recurring_run(schedule.recurring_run_id)
