@@ -12,7 +12,7 @@ from tfx.utils import proto_utils
 
 from components.versioned_pusher.properties import NOT_PUSHED_REASON, REUSED_EXISTING_VERSION
 from components.versioned_pusher.push import push_model, read_pin
-from components.versioned_pusher.versions import MODEL_URI
+from components.versioned_pusher.versions import MODEL_URI, RUN_ID
 
 
 class Executor(tfx_pusher.Executor):
@@ -39,7 +39,7 @@ class Executor(tfx_pusher.Executor):
         result = push_model(
             self.GetModelPath(input_dict),
             destination.filesystem.base_directory,
-            metadata={MODEL_URI: model.uri, "pipeline_run": self._context.pipeline_run_id
+            metadata={MODEL_URI: model.uri, RUN_ID: self._context.pipeline_run_id
                       if self._context else None},
         )
         self._MarkPushed(pushed, pushed_destination=result.path, pushed_version=result.version)

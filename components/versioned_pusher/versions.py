@@ -20,9 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PUSH_RECORD = "push_record.json"
-# Keys of a push record: the model's content hash, and the Model artifact it is a copy of.
+# Keys of a push record: the model's content hash, the Model artifact it is a copy of, and the
+# pipeline run that trained that model.
 FINGERPRINT = "fingerprint"
 MODEL_URI = "model_uri"
+RUN_ID = "pipeline_run"
 PARTIAL_PREFIX = ".partial-"
 PIN_FILE = "pin.json"
 # A SavedModel's content hash is taken from the first of these it has.

@@ -108,8 +108,9 @@ def command_rollback(args: argparse.Namespace, console: Console) -> int:
     with _acting(args, releases.ROLLBACK) as release:
         release.refuse_if_pinned()
         plan = plan_rollback(release.serving_dir, args.to)
+        # run_id: the run whose model is served again, so that its `why` and report list the rollback.
         action = release.begin(releases.ROLLBACK, from_version=plan.from_version, to_version=plan.to_version,
-                               new_version=plan.new_version)
+                               new_version=plan.new_version, run_id=plan.run_id)
         publish(plan, {"action": releases.ROLLBACK, "user": release.user, "reason": release.reason})
         releases.finish(release.store, action, plan.new_version, str(plan.new_path),
                         _pushed_artifact(release.store, plan.to_version))
@@ -124,12 +125,14 @@ def command_pin(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import releases
     from pipeline.metadata.store import utc
     from pipeline.serving.pin import check_pinnable, write_pin
+    from pipeline.serving.publish import trained_by
 
     with _acting(args, releases.PIN) as release:
         if release.pin is not None:
             raise ConfigError(f"already {release.pin.sentence()}; `models unpin` first")
         served = check_pinnable(release.serving_dir, args.version)
-        action = release.begin(releases.PIN, from_version=served, to_version=args.version)
+        action = release.begin(releases.PIN, from_version=served, to_version=args.version,
+                               run_id=trained_by(release.serving_dir, served))
         pin = Pin(version=args.version, user=release.user, reason=release.reason,
                   at=utc(int(time.time() * 1000)), action_id=action.id)
         write_pin(release.serving_dir, pin)
@@ -141,12 +144,14 @@ def command_pin(args: argparse.Namespace, console: Console) -> int:
 def command_unpin(args: argparse.Namespace, console: Console) -> int:
     from pipeline.metadata import releases
     from pipeline.serving.pin import remove_pin
+    from pipeline.serving.publish import trained_by
 
     with _acting(args, releases.UNPIN) as release:
         pinned = release.pin
         if pinned is None:
             raise ConfigError(f"nothing is pinned in {release.serving_dir}")
-        action = release.begin(releases.UNPIN, to_version=pinned.version)
+        action = release.begin(releases.UNPIN, to_version=pinned.version,
+                               run_id=trained_by(release.serving_dir, pinned.version))
         remove_pin(release.serving_dir)
         releases.complete(release.store, action)
     return _report(args, console, release, releases.UNPIN,

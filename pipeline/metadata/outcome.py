@@ -57,7 +57,7 @@ class RunOutcome:
     # "USER: REASON" when the model was pushed by hand (`models bless`), not by the Pusher.
     blessed_by_hand: str | None = None
     stop_reason: str | None = None
-    # The release actions that name this run (a bless, the schedule trigger that started it), newest first.
+    # The release actions that name this run (releases.actions_of_run), newest first.
     release_actions: list = field(default_factory=list)
 
     @property

@@ -160,7 +160,8 @@ def _records(executions) -> list[ReleaseRecord]:
 
 def actions_of_run(store, run_id: str) -> list[ReleaseRecord]:
     """The release actions that name one run, newest first (one filtered query): a bless of its
-    model, the `schedule trigger` that started it (a KFP run's context is named by its run id)."""
+    model, a rollback that serves its model again, a pin or unpin of the version holding its model,
+    the `schedule trigger` that started it (a KFP run's context is named by its run id)."""
     query = (f"type = '{RELEASE_ACTION}' AND custom_properties.run_id.string_value = "
              f"'{run_id.replace(chr(39), '')}'")
     return _records(store.get_executions(list_options=ListOptions(filter_query=query)))

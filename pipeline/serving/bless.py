@@ -22,6 +22,7 @@ from components.versioned_pusher.properties import BLESSED_BY
 from components.versioned_pusher.versions import (
     FINGERPRINT,
     MODEL_URI,
+    RUN_ID,
     complete_local_versions,
     local_model_fingerprint,
 )
@@ -87,5 +88,5 @@ def _complete_model(outcome: RunOutcome, run: str) -> Path:
 def publish_blessed(plan: BlessPlan, user: str, reason: str,
                     copy_tree: Callable[..., object] = shutil.copytree) -> Path:
     record = {FINGERPRINT: local_model_fingerprint(plan.model_dir), "source": str(plan.model_dir),
-              MODEL_URI: plan.model_uri, "pipeline_run": plan.run_id, BLESSED_BY: f"{user}: {reason}"}
+              MODEL_URI: plan.model_uri, RUN_ID: plan.run_id, BLESSED_BY: f"{user}: {reason}"}
     return publish_version(plan.model_dir, plan.serving_dir, plan.new_version, record, copy_tree)

@@ -23,6 +23,7 @@ from components.versioned_pusher.versions import (
     FINGERPRINT,
     PARTIAL_PREFIX,
     PUSH_RECORD,
+    RUN_ID,
     complete_local_versions,
     local_push_record,
 )
@@ -61,6 +62,11 @@ def publish_version(source: Path, serving_dir: Path, version: str, record: dict,
 def fingerprint(serving_dir: Path, version: int | str) -> str | None:
     """The model fingerprint a version's push record holds (what tells two models apart)."""
     return local_push_record(serving_dir / str(version)).get(FINGERPRINT)
+
+
+def trained_by(serving_dir: Path, version: int | str) -> str:
+    """The run whose model a version holds ("" when its push record does not say)."""
+    return str(local_push_record(serving_dir / str(version)).get(RUN_ID) or "")
 
 
 def remove_partial_folders(serving_dir: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from components.versioned_pusher.properties import ROLLED_BACK_TO
 from components.versioned_pusher.versions import complete_local_versions, local_push_record
 from configs.settings import ConfigError
-from pipeline.serving.publish import fingerprint, next_version, publish_version
+from pipeline.serving.publish import fingerprint, next_version, publish_version, trained_by
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class RollbackPlan:
     from_version: str  # served now
     to_version: str  # whose model is served again
     new_version: str  # the folder it is published as
+    run_id: str  # the run that trained the model served again ("" when its push record does not say)
 
     @property
     def new_path(self) -> Path:
@@ -53,7 +54,8 @@ def plan_rollback(serving_dir: Path, to: str | None, clock: Callable[[], float] 
         if fingerprint(serving_dir, target) == served:
             raise ConfigError(f"--to {to}: it holds the model served now (version {current}); "
                               "nothing to change")
-    return RollbackPlan(serving_dir, str(current), str(target), next_version(serving_dir, clock))
+    return RollbackPlan(serving_dir, str(current), str(target), next_version(serving_dir, clock),
+                        trained_by(serving_dir, target))
 
 
 def publish(plan: RollbackPlan, details: dict, copy_tree: Callable[..., object] = shutil.copytree) -> Path:

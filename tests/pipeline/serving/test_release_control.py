@@ -126,6 +126,27 @@ def test_rollback_serves_the_earlier_model_again_and_records_who_and_why(output)
     assert action["label"] == "ReleaseAction" and action["details"]["reason"] == "latency regression in v2"
     assert action["children"][0]["details"]["pushed_version"] == str(first)
     assert "Trainer" in trace.stdout
+    # The run whose model is served again lists the rollback: why, lineage show and its report.
+    first_run = before[str(first)]["run_id"]
+    assert record.run_id == first_run
+    actions = run_release_actions(output, first_run)
+    assert [(a["action"], a["reason"], a["new_version"]) for a in actions] == \
+        [("rollback", "latency regression in v2", result["new_version"])]
+    shown = subprocess.run(cli("lineage", "show", first_run, "--store", str(output / "metadata.sqlite")),
+                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert f"rollback {second} → {first} (served as {result['new_version']})" in shown
+    page = output / "rollback-report.html"
+    store_file = str(output / "metadata.sqlite")
+    subprocess.run(cli("report", first_run, "--output", str(page), "--store", store_file),
+                   cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert "latency regression in v2" in page.read_text(encoding="utf-8")
+
+
+def run_release_actions(output: Path, run_id: str) -> list[dict]:
+    """`why RUN --json`'s release actions: those that name the run."""
+    why = subprocess.run(cli("why", run_id, "--json", "--store", str(output / "metadata.sqlite")),
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(why.stdout)["release_actions"]
 
 
 @pytest.mark.parametrize(("arguments", "named"), [
@@ -254,6 +275,10 @@ def test_a_pinned_version_stays_served_while_a_run_trains_evaluates_and_pushes_n
     assert rows[0]["version"] == served and rows[0]["pinned"] and rows[0]["served"]
     assert [(r.action, r.state) for r in history(output)[:2]] == \
         [("pin", "COMPLETE"), ("rollback", "COMPLETE")]
+    # The pinned model's run (the first, served again) lists the pin.
+    first_run = next(row["run_id"] for row in rows if row["version"] == first)
+    assert [(a["action"], a["to_version"], a["reason"]) for a in run_release_actions(output, first_run)][0] \
+        == ("pin", served, PIN_REASON)
 
     versions = complete_local_versions(serving)
     run = run_pipeline_cli(taxi_sample_dir, output, *LATER_RUN)
