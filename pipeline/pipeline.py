@@ -16,7 +16,6 @@ from tfx.components import (
     SchemaGen,
     StatisticsGen,
     Trainer,
-    Transform,
     Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
@@ -25,6 +24,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts
 
+from components.batched_transform.component import BatchedIOTransform
 from components.evaluation import EXTRACTORS_MODULE, build_eval_config
 from components.latest_or_nothing import LatestOrNothingStrategy
 from components.production_baseline.component import ProductionBaseline
@@ -41,6 +41,7 @@ TUNER_FN = "trainer.tuning.tuner_fn"
 VERDICT_ID = "Verdict"
 EXAMPLE_GEN_ID = "CsvExampleGen"
 GATE_ID = "ValidationGate"
+TRANSFORM_ID = "Transform"
 
 
 def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
@@ -86,7 +87,8 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         previous_statistics=previous_statistics.outputs["statistics"] if previous_statistics else None,
         reference_file=None if previous_statistics else inputs.statistics_reference_file,
     ).with_id(GATE_ID)
-    transform = Transform(
+    # TFX's Transform, reading and writing the examples in batches (components/batched_io).
+    transform = BatchedIOTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -95,7 +97,7 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         # post-transform statistics would be a second full pass.
         disable_statistics=True,
         disable_analyzer_cache=True,
-    )
+    ).with_id(TRANSFORM_ID)
     # Transform reads nothing from the gate; the edge makes it wait for the gate's verdict.
     transform.add_upstream_node(validation_gate)
     tuner = None
