@@ -11,10 +11,8 @@ node copies the served model, and the gate follows a reference file.
 from __future__ import annotations
 
 from tfx.components import (
-    Evaluator,
     ExampleValidator,
     SchemaGen,
-    StatisticsGen,
     Trainer,
     Tuner,
 )
@@ -24,7 +22,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts
 
-from components.batched_transform.component import BatchedIOTransform
+from components.batched_io.components import BatchedIOEvaluator, BatchedIOStatisticsGen, BatchedIOTransform
 from components.evaluation import EXTRACTORS_MODULE, build_eval_config
 from components.latest_or_nothing import LatestOrNothingStrategy
 from components.production_baseline.component import ProductionBaseline
@@ -41,7 +39,9 @@ TUNER_FN = "trainer.tuning.tuner_fn"
 VERDICT_ID = "Verdict"
 EXAMPLE_GEN_ID = "CsvExampleGen"
 GATE_ID = "ValidationGate"
-TRANSFORM_ID = "Transform"
+# TFX's components of these names; the project's read and write their examples in batches
+# (components/batched_io) and keep TFX's names.
+STATISTICS_GEN_ID, TRANSFORM_ID, EVALUATOR_ID = "StatisticsGen", "Transform", "Evaluator"
 
 
 def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> tfx_pipeline.Pipeline:
@@ -60,7 +60,8 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
     ).with_id(EXAMPLE_GEN_ID)
     if inputs.example_gen_beam_args:
         example_gen.with_beam_pipeline_args(inputs.example_gen_beam_args)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = BatchedIOStatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN_ID)
     if inputs.schema_file:
         schema_gen = ImportSchemaGen(schema_file=inputs.schema_file)
     else:
@@ -87,7 +88,6 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         previous_statistics=previous_statistics.outputs["statistics"] if previous_statistics else None,
         reference_file=None if previous_statistics else inputs.statistics_reference_file,
     ).with_id(GATE_ID)
-    # TFX's Transform, reading and writing the examples in batches (components/batched_io).
     transform = BatchedIOTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -144,14 +144,14 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
             model=trainer.outputs["model"], serving_dir=inputs.serving_dir)
         components.append(production_baseline)
         baseline_model = production_baseline.outputs["baseline_model"]
-    evaluator = Evaluator(
+    evaluator = BatchedIOEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
         eval_config=build_eval_config(inputs.evaluation),
         # custom_extractors() there: one extract per slice and batch (components/slice_groups.py).
         module_path=EXTRACTORS_MODULE,
-    )
+    ).with_id(EVALUATOR_ID)
     if inputs.evaluator_beam_args:
         evaluator.with_beam_pipeline_args(inputs.evaluator_beam_args)
     verdict = Verdict(

@@ -9,6 +9,7 @@ sum the mean and variance over batches of other sizes).
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,10 +91,10 @@ def transformed_rows(output: Path, split: str) -> dict[tuple, list[tuple]]:
 def outputs(examples_uri, tmp_path_factory) -> tuple[Path, Path]:
     from tfx.components.transform.executor import Executor as TFXExecutor
 
-    from components.batched_transform.executor import Executor
+    from components.batched_io.executors import TransformExecutor
 
     stock = run_transform(TFXExecutor, examples_uri, tmp_path_factory.mktemp("tfx_transform"))
-    batched = run_transform(Executor, examples_uri, tmp_path_factory.mktemp("batched_transform"))
+    batched = run_transform(TransformExecutor, examples_uri, tmp_path_factory.mktemp("batched_transform"))
     return stock, batched
 
 
@@ -127,9 +128,111 @@ def test_the_output_folders_hold_only_the_named_shards(outputs):
         assert all(name.startswith("transformed_examples-") and name.endswith(".gz") for name in names)
 
 
-def test_the_stock_processor_is_back_after_the_run(outputs):
+def test_tfxs_own_names_are_back_after_the_run(outputs):
     from tfx.components.transform import executor as tfx_transform
+    from tfx.components.util import tfxio_utils
 
-    from components.batched_transform.executor import BatchedIOProcessor
+    from components.batched_io import executors
 
-    assert tfx_transform.TransformProcessor is not BatchedIOProcessor
+    assert tfx_transform.TransformProcessor is not executors.BatchedIOProcessor
+    assert tfxio_utils.make_tfxio is not executors._make_tfxio
+
+
+# StatisticsGen and the Evaluator: each replayed on the inputs and parameters a real run recorded.
+
+def replay(output: Path, component: str, executor_class, destination: Path) -> dict[str, list]:
+    """Runs an executor on the inputs and parameters of a run's completed `component`; returns its outputs."""
+    from tfx.types import artifact_utils
+
+    from pipeline.metadata import store as mlmd
+
+    store = mlmd.open_store(mlmd.sqlite_connection(output / "metadata.sqlite", read_only=True))
+    (execution,) = [item.execution for run in mlmd.pipeline_runs(store)[-1:]
+                    for item in mlmd.component_executions(store, run)
+                    if item.component == component and item.state == "COMPLETE"]
+    by_key: dict[tuple[int, str], list] = defaultdict(list)
+    for event in store.get_events_by_execution_ids([execution.id]):
+        (artifact,) = store.get_artifacts_by_id([event.artifact_id])
+        (artifact_type,) = store.get_artifact_types_by_id([artifact.type_id])
+        by_key[(event.type, event.path.steps[0].key)].append(
+            artifact_utils.deserialize_artifact(artifact_type, artifact))
+    inputs = {key: artifacts for (kind, key), artifacts in by_key.items() if kind == 3}  # INPUT
+    outputs = {}
+    for (kind, key), artifacts in by_key.items():
+        if kind == 4:  # OUTPUT: fresh artifacts of the same types, in the destination
+            fresh = type(artifacts[0])()
+            fresh.uri = str(destination / key)
+            Path(fresh.uri).mkdir(parents=True)
+            outputs[key] = [fresh]
+    exec_properties = {key: value.string_value or value.int_value
+                       for key, value in execution.custom_properties.items() if not key.startswith("__")}
+    context = executor_class.Context(beam_pipeline_args=BEAM_ARGS, tmp_dir=str(destination / "tmp"),
+                                     unique_id="1")
+    executor_class(context).Do(inputs, outputs, exec_properties)
+    return outputs
+
+
+def comparable(message) -> dict:
+    """A proto as a dict, TFDV's approximate quantile histograms left out (they depend on the batching)."""
+    from google.protobuf.json_format import MessageToDict
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value
+                    if not (isinstance(item, dict) and item.get("type") == "QUANTILES")]
+        return value
+
+    return walk(MessageToDict(message))
+
+
+def assert_close(actual, expected, path: str = "") -> None:
+    """Equal structure; counts and text exact, floating-point values to 1e-6 relative."""
+    if isinstance(expected, dict):
+        assert actual.keys() == expected.keys(), path
+        for key in expected:
+            assert_close(actual[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), path
+        for index, (left, right) in enumerate(zip(actual, expected, strict=True)):
+            assert_close(left, right, f"{path}[{index}]")
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, rel=1e-6, abs=1e-9), path
+    else:
+        assert actual == expected, path
+
+
+@pytest.mark.e2e
+def test_statistics_gen_gives_tfxs_statistics(pipeline_runs, tmp_path):
+    import tensorflow_data_validation as tfdv
+    from tfx.components.statistics_gen.executor import Executor as TFXExecutor
+
+    from components.batched_io.executors import StatisticsGenExecutor
+
+    output = pipeline_runs[0]
+    stock = replay(output, "StatisticsGen", TFXExecutor, tmp_path / "stock")["statistics"][0]
+    batched = replay(output, "StatisticsGen", StatisticsGenExecutor, tmp_path / "batched")["statistics"][0]
+    for split in ("train", "eval"):
+        files = [Path(stats.uri) / f"Split-{split}" / "FeatureStats.pb" for stats in (stock, batched)]
+        expected, actual = (tfdv.load_stats_binary(str(path)) for path in files)
+        assert expected.datasets[0].num_examples > 0
+        assert_close(comparable(actual), comparable(expected), split)
+
+
+@pytest.mark.e2e
+def test_the_evaluator_gives_tfxs_metrics_and_blessing(pipeline_runs, tmp_path):
+    from tfx.components.evaluator.executor import Executor as TFXExecutor
+
+    from components.batched_io.executors import EvaluatorExecutor
+    from pipeline.metadata.tfma_results import read_evaluation
+
+    output = pipeline_runs[0]
+    stock = replay(output, "Evaluator", TFXExecutor, tmp_path / "stock")
+    batched = replay(output, "Evaluator", EvaluatorExecutor, tmp_path / "batched")
+    expected, actual = (read_evaluation(outputs["evaluation"][0].uri) for outputs in (stock, batched))
+    assert len(expected.slices) > 10 and "Overall" in str(list(expected.slices))
+    assert actual.slices.keys() == expected.slices.keys()
+    for name, metrics in expected.slices.items():
+        assert actual.slices[name] == pytest.approx(metrics, rel=1e-5, nan_ok=True), name
+    assert sorted(os.listdir(batched["blessing"][0].uri)) == sorted(os.listdir(stock["blessing"][0].uri))
