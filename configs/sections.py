@@ -96,15 +96,15 @@ class TrainingConfig(StrictSection):
     # The local workers' first port (worker i listens on worker_port + i); 0: free ports.
     worker_port: Annotated[int, Field(ge=0, le=65535)] = 0
     early_stopping_patience: Annotated[int, Field(ge=1)] = 3
-    # Training steps Keras runs per call into TensorFlow. The same steps and
-    # updates either way; fewer calls spend less time in Python between steps.
-    # One replica only (keras-team/keras#19246); tf.data refuses more than 32
-    # calls of get_next in one function (keras-team/keras#20344).
+    # Training steps Keras runs per call into TensorFlow: the same updates, less Python
+    # between steps. One replica only (keras-team/keras#19246); tf.data refuses more
+    # than 32 calls of get_next in one function (keras-team/keras#20344).
     steps_per_execution: Annotated[int, Field(ge=1, le=32)] = 1
-    # An epoch reads at most this many training (and validation) examples; null
-    # reads the whole split. The datasets repeat, so later epochs carry on where
-    # the last one stopped and large data is still covered over the epochs.
+    # An epoch trains on at most this many examples, and validates on at most
+    # max_validation_examples; null reads the whole split. The datasets repeat,
+    # so later epochs carry on where the last one stopped.
     max_examples_per_epoch: Annotated[int, Field(ge=1)] | None = None
+    max_validation_examples: Annotated[int, Field(ge=1)] | None = None
     # Training stops with an error when the loss is NaN/inf or exceeds this value.
     max_loss: Annotated[float, Field(gt=0)] = 100.0
     seed: int = 42

@@ -105,7 +105,7 @@ def load_training_data(fn_args: Any, training: dict[str, Any], global_batch: int
         train_examples=train_examples,
         eval_examples=eval_examples,
         steps_per_epoch=steps_for(train_examples, global_batch, cap),
-        validation_steps=steps_for(eval_examples, global_batch, cap),
+        validation_steps=steps_for(eval_examples, global_batch, training.get("max_validation_examples")),
     )
 
 

@@ -1,10 +1,10 @@
 """CSV files to serialized tf.Examples with Apache Arrow, instead of one Python call per cell.
 
 TFX's CsvExampleGen parses every line and builds every tf.train.Feature in
-Python. Here Arrow's C++ CSV reader parses whole files and tfx_bsl's C++
-encoder writes the examples; what is left in Python is one parse and one
-deterministic serialization per example (see ``serialized_examples``). The
-result follows TFX's rules:
+Python. Here Arrow's C++ CSV reader parses whole files, tfx_bsl's C++ encoder
+writes the examples a batch at a time on a thread per core, and NumPy puts each
+example's features in key order, as a deterministic serialization would (see
+``serialized_examples``). The result follows TFX's rules:
 
 - a column is INT when every non-empty cell is an integer, FLOAT when every one
   is a number, BYTES otherwise, decided over all the files of the split;
@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 from tfx_bsl.coders import example_coder
+
+from components.batched_io.threads import PerThread, coder_threads, in_order
 
 INT, FLOAT, BYTES, EMPTY = "int", "float", "bytes", "empty"
 # Rows encoded per call: large enough for C++ speed, small enough to bound memory.
@@ -99,11 +101,21 @@ def serialized_examples(table: pa.Table, kinds: dict[str, str]) -> Iterator[byte
     then lands in the same splits on every run, and in the ones TFX's own
     CsvExampleGen puts it in (it hashes the same deterministic form).
     """
-    encoder = example_coder.RecordBatchToExamplesEncoder()
-    for batch in table.combine_chunks().to_batches(max_chunksize=ENCODE_ROWS):
-        columns = [as_feature_column(batch.column(name), kinds[name]) for name in table.column_names]
-        encoded = encoder.encode(pa.RecordBatch.from_arrays(columns, names=table.column_names))
-        yield from sorted_features(encoded, table.column_names)
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = table.column_names
+    encoders = PerThread(example_coder.RecordBatchToExamplesEncoder)
+
+    def encode(batch: pa.RecordBatch) -> list[bytes]:
+        columns = [as_feature_column(batch.column(name), kinds[name]) for name in names]
+        return sorted_features(encoders.get().encode(pa.RecordBatch.from_arrays(columns, names=names)), names)
+
+    # Batches are encoded on a thread per core (the encoder and NumPy release the GIL), in order.
+    threads = coder_threads()
+    with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
+        for records in in_order(pool, encode, table.combine_chunks().to_batches(max_chunksize=ENCODE_ROWS),
+                                ahead=threads):
+            yield from records
 
 
 def sorted_features(records: list[bytes], names: list[str]) -> list[bytes]:

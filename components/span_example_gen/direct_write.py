@@ -6,7 +6,8 @@ in Python. Here the examples arrive in batches from the Arrow reader, each is
 assigned to its split by the same rule as TFX's (SHA-256 of its serialized
 bytes, modulo the total of the hash buckets; tests/components/test_example_gen.py compares
 both executors' splits), and each batch goes to one of a few writer threads
-that frame, checksum and compress in TensorFlow's C++ TFRecordWriter. The
+that frame, checksum and compress (zlib level 1, as components/batched_io
+writes) in TensorFlow's C++ TFRecordWriter. The
 files land where WriteSplit would put them (``Split-<name>/data_tfrecord-…gz``),
 one per writer, so that a reader with a worker per core gets one file each.
 """
@@ -94,10 +95,13 @@ class _ShardWriters:
     def __enter__(self) -> _ShardWriters:
         import tensorflow as tf
 
+        from components.batched_io.write import COMPRESSION_LEVEL
+
+        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=COMPRESSION_LEVEL)
         for split_dir in self._split_dirs:
             tf.io.gfile.makedirs(split_dir)
         self._files = [[tf.io.TFRecordWriter(os.path.join(split_dir, f"{FILE_PREFIX}-{shard:05d}-of-"
-                                                          f"{self._shards:05d}.gz"), options="GZIP")
+                                                          f"{self._shards:05d}.gz"), options=options)
                         for split_dir in self._split_dirs] for shard in range(self._shards)]
         return self
 
