@@ -18,8 +18,8 @@ from __future__ import annotations
 import csv
 import math
 import os
-import re
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,8 @@ class FileReport:
     rows: int = 0
     problems: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
+    # With keep_table: the file as Arrow read it, every column text (empty cells ""), when it was clean.
+    table: object | None = None
 
 
 def load_schema(path: Path) -> schema_pb2.Schema:
@@ -54,15 +56,16 @@ def numeric_columns(schema: schema_pb2.Schema) -> dict[str, type]:
 
 
 def check_csv_files(files: list[Path], required: list[str], numeric: dict[str, type],
-                    non_empty: tuple[str, ...] = ()) -> list[FileReport]:
+                    non_empty: tuple[str, ...] = (), keep_tables: bool = False) -> list[FileReport]:
     """Checks every file; raises DataError listing all problems, or returns the reports.
 
     `non_empty` columns must hold a value in every row (what a model's serving
-    signature parses as a required feature).
+    signature parses as a required feature). `keep_tables` keeps what Arrow read
+    in the reports, for a caller that reads the rows next (predict).
     """
     if not files:
         raise DataError("no CSV file to read")
-    reports = [check_csv_file(path, required, numeric, non_empty) for path in files]
+    reports = [check_csv_file(path, required, numeric, non_empty, keep_tables) for path in files]
     _check_headers_agree(reports)
     problems = [f"{report.path}: {problem}" for report in reports for problem in report.problems]
     if problems:
@@ -89,15 +92,16 @@ def _header_difference(first: list[str], other: list[str]) -> str:
 
 
 def check_csv_file(path: Path, required: list[str], numeric: dict[str, type],
-                   non_empty: tuple[str, ...] = ()) -> FileReport:
+                   non_empty: tuple[str, ...] = (), keep_table: bool = False) -> FileReport:
     report = FileReport(path)
     problem = file_problem(path)
     if problem:
         report.problems.append(problem)
         return report
-    rows = clean_row_count(path, required, numeric, non_empty)
-    if rows is not None:
-        report.header, report.rows = rows
+    table = clean_table(path, required, numeric, non_empty)
+    if table is not None:
+        report.header, report.rows = table.column_names, table.num_rows
+        report.table = table if keep_table else None
         return report
     try:
         with path.open(encoding="utf-8", newline="") as reader:
@@ -116,12 +120,21 @@ def check_csv_file(path: Path, required: list[str], numeric: dict[str, type],
 # What `number_problem` accepts, for whole columns at once (RE2: \d is ASCII only).
 INT_PATTERN = r"^-?\d+$"
 FLOAT_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
-BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")
+# A blank line, as bytes: found with bytes.find (memchr), which scans 168 MB in
+# milliseconds where one regular expression took 0.7 s.
+BLANK_LINES = (b"\n\n", b"\n\r\n", b"\r\r")
 
 
 def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
                     non_empty: tuple[str, ...] = ()) -> tuple[list[str], int] | None:
-    """The header and row count of a file that passes every row check, read by Arrow; None if unsure.
+    """The header and row count of a file that passes every row check, read by Arrow; None if unsure."""
+    table = clean_table(path, required, numeric, non_empty)
+    return None if table is None else (table.column_names, table.num_rows)
+
+
+def clean_table(path: Path, required: list[str], numeric: dict[str, type],
+                non_empty: tuple[str, ...] = ()):
+    """A file that passes every row check, as Arrow read it (every column text); None if unsure.
 
     Python's csv module and a check per cell take half a minute on 1,500,000
     rows; Arrow reads the file in C++ and each column is checked whole. Any
@@ -141,7 +154,7 @@ def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
         return None
     content = path.read_bytes()
     # A blank line is a row of no fields to the csv module, but Arrow reads it as empty cells.
-    if BLANK_LINE.search(content):
+    if any(blank in content for blank in BLANK_LINES):
         return None
     try:
         table = arrow_csv.read_csv(pa.BufferReader(content),
@@ -158,15 +171,22 @@ def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
     for column in non_empty:
         if column in header and pc.any(pc.equal(table[column], "")).as_py():
             return None
-    for column, kind in numeric.items():
-        if column not in header:
-            continue
-        values = pc.filter(table[column], pc.not_equal(table[column], ""))
-        pattern = INT_PATTERN if kind is int else FLOAT_PATTERN
-        matched = pc.all(pc.match_substring_regex(values, pattern), min_count=0).as_py()
-        if not matched or not _in_range(values, kind):
+    columns = [(table[column], kind) for column, kind in numeric.items() if column in header]
+    # Arrow's kernels release the GIL: the columns are checked on a thread per core.
+    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+        if not all(pool.map(lambda item: _numbers_readable(*item), columns)):
             return None
-    return header, table.num_rows
+    return table
+
+
+def _numbers_readable(column, kind: type) -> bool:
+    """Every non-empty cell is a number of the kind that the data reader accepts."""
+    import pyarrow.compute as pc
+
+    values = pc.filter(column, pc.not_equal(column, ""))
+    pattern = INT_PATTERN if kind is int else FLOAT_PATTERN
+    matched = pc.all(pc.match_substring_regex(values, pattern), min_count=0).as_py()
+    return bool(matched) and _in_range(values, kind)
 
 
 def _in_range(values, kind: type) -> bool:

@@ -10,12 +10,7 @@ node copies the served model, and the gate follows a reference file.
 
 from __future__ import annotations
 
-from tfx.components import (
-    ExampleValidator,
-    SchemaGen,
-    Trainer,
-    Tuner,
-)
+from tfx.components import ExampleValidator, SchemaGen, Trainer, Tuner
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -97,6 +92,11 @@ def create_pipeline(inputs: PipelineInputs, metadata_connection_config=None) -> 
         # post-transform statistics would be a second full pass.
         disable_statistics=True,
         disable_analyzer_cache=True,
+        # TFT traces the preprocessing_fn as one TF1 graph instead of a tf.function
+        # per analysis phase: on the taxi CSV Transform took 5.7 s against 9.7 s (one
+        # run each), with the same transformed values. The Trainer and the exported
+        # model load either kind of graph.
+        force_tf_compat_v1=True,
     ).with_id(TRANSFORM_ID)
     # Transform reads nothing from the gate; the edge makes it wait for the gate's verdict.
     transform.add_upstream_node(validation_gate)

@@ -32,6 +32,7 @@ def register(commands) -> None:
 
 def command_predict(args: argparse.Namespace, console: Console) -> int:
     from data.checks import check_csv_files, load_schema, numeric_columns
+    from pipeline.run.console import importing_in_background, output_to_log, quiet_library_noise
     from pipeline.serving.predict import ServingInputs, resolve_model
     from pipeline.shared.layout import OutputLayout
 
@@ -50,25 +51,27 @@ def command_predict(args: argparse.Namespace, console: Console) -> int:
     inputs = ServingInputs.from_schema(schema)
     key_columns = list(config.prediction.key_columns)
     required = sorted({*inputs.required, *config.features.columns(), *key_columns})
-    [report] = check_csv_files([args.data], required, numeric_columns(schema), non_empty=inputs.required)
-    console.print(f"scoring {report.rows} rows of {args.data} with {model}", highlight=False)
-    result = _score(args, config, layout, model, inputs, key_columns, report.rows)
+    quiet_library_noise()
+    # TensorFlow loads while the file is checked; its start-up messages go to the log.
+    with output_to_log(layout.log_file("predict", datetime.now()), secret_values(config)) as terminal, \
+            importing_in_background("tensorflow"):
+        [report] = check_csv_files([args.data], required, numeric_columns(schema), non_empty=inputs.required,
+                                   keep_tables=True)
+        terminal.print(f"scoring {report.rows} rows of {args.data} with {model}", highlight=False)
+        result = _score(args, config, model, inputs, key_columns, report, terminal)
     console.print(f"[green]✔[/] {result.output}: {result.rows} rows in {result.seconds:.1f} s "
                   f"({result.rows_per_second:,.0f} rows/s)", highlight=False)
     return EXIT_OK
 
 
-def _score(args, config, layout, model, inputs, key_columns, rows: int):
-    """Scores with TensorFlow's output in a log, and a progress bar on a terminal for large files."""
+def _score(args, config, model, inputs, key_columns, report, terminal):
+    """Scores the checked rows, with a progress bar on a terminal for large files."""
     from rich.progress import Progress
 
-    from pipeline.run.console import output_to_log, quiet_library_noise
     from pipeline.serving.predict import score_csv
 
-    quiet_library_noise()
-    with output_to_log(layout.log_file("predict", datetime.now()), secret_values(config)) as terminal:
-        show = terminal.is_terminal and rows >= LARGE_FILE_ROWS
-        with Progress(console=terminal, transient=True, disable=not show) as progress:
-            task = progress.add_task("scoring", total=rows)
-            return score_csv(model, args.data, args.output, inputs, key_columns, config.prediction.batch_size,
-                             on_batch=lambda done: progress.advance(task, done))
+    show = terminal.is_terminal and report.rows >= LARGE_FILE_ROWS
+    with Progress(console=terminal, transient=True, disable=not show) as progress:
+        task = progress.add_task("scoring", total=report.rows)
+        return score_csv(model, args.data, args.output, inputs, key_columns, config.prediction.batch_size,
+                         on_batch=lambda done: progress.advance(task, done), table=report.table)

@@ -90,6 +90,27 @@ def quiet_library_noise() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+@contextlib.contextmanager
+def importing_in_background(module: str) -> Iterator[None]:
+    """Imports `module` on a thread while the block runs (TensorFlow: about 2 s of start-up).
+
+    The block's own work (reading and checking a CSV file in Arrow) releases the
+    GIL, so the two overlap. The thread is joined on the way out, error or not, so
+    the import never writes to a terminal that output_to_log has given back.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the caller's own import raises it again, in context
+            __import__(module)
+
+    thread = threading.Thread(target=load, name=f"import-{module}")
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
 class RedactingPump:
     """A pipe whose reader thread writes each line to the log with secrets masked.
 

@@ -1,18 +1,19 @@
 """Scoring raw CSV rows with a pushed model: what `python -m pipeline predict` does.
 
-The rows go through the same pre-flight checks as `run`, then through the
-pushed SavedModel's serving signature (raw tf.Examples in, probabilities out,
-the Transform graph inside), batch by batch. The examples are built the way
-ExampleGen builds them (Arrow's CSV reader and tfx_bsl's encoder), typed by the
-curated schema. The output is written to a hidden file and renamed when
-complete, so a reader never sees half of it.
+The rows go through the same pre-flight checks as `run` (whose Arrow read of
+the file is reused here), then, batch by batch, through the pushed SavedModel:
+its `serving_columns` signature takes the raw columns with their presence
+masks, the Transform graph inside; models pushed before that signature existed
+are given serialized tf.Examples, built the way ExampleGen builds them. Each
+batch is prepared on a thread while the one before is scored, and its scores
+are written as CSV by Arrow (csv_lines.py). The output is written to a hidden
+file and renamed when complete, so a reader never sees half of it.
 """
 
 from __future__ import annotations
 
 import csv
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from configs.settings import ConfigError
 SERVING_ENVIRONMENT = "SERVING"
 ROW_COLUMN, PROBABILITY_COLUMN = "row", "probability"
 KINDS = {schema_pb2.INT: "int", schema_pb2.FLOAT: "float", schema_pb2.BYTES: "bytes"}
+NUMPY_TYPES = {"int": "int64", "float": "float32"}
 
 
 @dataclass(frozen=True)
@@ -75,32 +77,35 @@ class ServingInputs:
 
 
 def score_csv(model_dir: Path, data: Path, output: Path, inputs: ServingInputs, key_columns: list[str],
-              batch_size: int, on_batch: Callable[[int], None] = lambda rows: None) -> ScoringResult:
-    """Writes row number, key columns and probability of every row of data, in input order."""
+              batch_size: int, on_batch: Callable[[int], None] = lambda rows: None,
+              table=None) -> ScoringResult:
+    """Writes row number, key columns and probability of every row of data, in input order.
+
+    `table`: the file as the pre-flight check read it (every column text, empty
+    cells ""), so that it is not read twice; None reads it here.
+    """
+    import pyarrow as pa
     import tensorflow as tf
 
-    from components.span_example_gen.arrow_csv import read_as_strings
+    from pipeline.serving.csv_lines import write_header, write_rows
 
     started = time.perf_counter()
-    with data.open(encoding="utf-8", newline="") as reader:
-        header = next(csv.reader(reader))
-    columns = [name for name in header if name in inputs.kinds]
-    table = read_as_strings(str(data), header)
-    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    if table is None:
+        table = _read_as_text(data)
+    loaded = tf.saved_model.load(str(model_dir))
+    scorer = _scorer(loaded, inputs, [name for name in table.column_names if name in inputs.kinds])
     partial = output.with_name(f".{output.name}.partial")
     output.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     batches = table.combine_chunks().to_batches(max_chunksize=batch_size)
     try:
-        with partial.open("w", encoding="utf-8", newline="") as writer:
-            out = csv.writer(writer)
-            out.writerow([ROW_COLUMN, *key_columns, PROBABILITY_COLUMN])
-            for batch, examples in encoded_ahead(batches, columns, inputs.kinds):
-                scores = serve(examples=tf.constant(examples))["probabilities"].numpy().reshape(-1)
-                # One C-level writerows per batch: a Python loop per row was a quarter of the command.
-                keys = [batch.column(name).to_pylist() for name in key_columns]
-                probabilities = [f"{score:.9g}" for score in scores.tolist()]
-                out.writerows(zip(range(rows + 1, rows + len(scores) + 1), *keys, probabilities, strict=True))
+        with partial.open("wb") as writer:
+            write_header(writer, [ROW_COLUMN, *key_columns, PROBABILITY_COLUMN])
+            for batch, feed in prepared_ahead(batches, scorer.prepare):
+                scores = scorer.score(feed)
+                numbers = pa.array(range(rows + 1, rows + len(scores) + 1), pa.int64())
+                keys = [batch.column(name) for name in key_columns]
+                write_rows(writer, [numbers, *keys, pa.array(scores, pa.float32())])
                 rows += len(scores)
                 on_batch(len(scores))
         partial.replace(output)
@@ -110,36 +115,101 @@ def score_csv(model_dir: Path, data: Path, output: Path, inputs: ServingInputs, 
     return ScoringResult(model_dir, output, rows, time.perf_counter() - started)
 
 
-# Batches encoded ahead of the one being scored. tfx_bsl's encoder releases the
-# GIL, so the threads encode while TensorFlow scores: encoding the tf.Examples
-# was a third of the command, on one core.
-ENCODE_AHEAD = 2
+def _read_as_text(data: Path):
+    """The CSV file with every column as text and empty cells "", as the pre-flight check reads it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from components.span_example_gen.arrow_csv import read_as_strings
+
+    with data.open(encoding="utf-8", newline="") as reader:
+        header = next(csv.reader(reader))
+    table = read_as_strings(str(data), header)
+    return pa.table({name: pc.fill_null(table[name], "") for name in header})
 
 
-def encoded_ahead(batches, columns: list[str], kinds: dict[str, str]) -> Iterator[tuple[object, list[bytes]]]:
-    """(batch, its serialized tf.Examples) in order, up to ENCODE_AHEAD batches encoded in advance."""
+# Batches prepared ahead of the one being scored. Arrow's and tfx_bsl's work
+# releases the GIL, so the threads prepare while TensorFlow scores.
+PREPARE_AHEAD = 2
+
+
+def prepared_ahead(batches, prepare: Callable) -> Iterator[tuple[object, object]]:
+    """(batch, prepare(batch)) in order, up to PREPARE_AHEAD batches prepared in advance."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=ENCODE_AHEAD, thread_name_prefix="encode") as pool:
-        pending: deque = deque()
-        for batch in batches:
-            pending.append((batch, pool.submit(_encoded, batch, columns, kinds)))
-            if len(pending) > ENCODE_AHEAD:
-                ready, future = pending.popleft()
-                yield ready, future.result()
-        while pending:
-            ready, future = pending.popleft()
-            yield ready, future.result()
+    from components.batched_io.threads import in_order
+
+    with ThreadPoolExecutor(max_workers=PREPARE_AHEAD, thread_name_prefix="prepare") as pool:
+        yield from in_order(pool, lambda batch: (batch, prepare(batch)), batches, ahead=PREPARE_AHEAD)
+
+
+class _ColumnsScorer:
+    """The model's serving_columns signature: each column and its presence mask, no tf.Example."""
+
+    def __init__(self, signature, inputs: ServingInputs, columns: list[str]):
+        self._signature = signature
+        self._inputs = inputs
+        self._columns = set(columns)
+
+    def prepare(self, batch) -> dict:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        from trainer.export import PRESENT_PREFIX
+
+        feed = {}
+        for name, kind in self._inputs.kinds.items():
+            if name in self._columns:
+                text = batch.column(name)
+                present = pc.not_equal(text, "")
+                values = (pc.cast(pc.if_else(present, text, "0"), NUMPY_TYPES[kind]) if kind != "bytes"
+                          else text)
+                feed[name] = values.to_numpy(zero_copy_only=False)
+                feed[PRESENT_PREFIX + name] = present.to_numpy(zero_copy_only=False)
+            else:  # a column the file does not have: missing in every row
+                feed[name] = np.full(batch.num_rows, b"" if kind == "bytes" else 0,
+                                     object if kind == "bytes" else NUMPY_TYPES[kind])
+                feed[PRESENT_PREFIX + name] = np.zeros(batch.num_rows, bool)
+        return feed
+
+    def score(self, feed: dict):
+        return self._signature(**feed)["probabilities"].numpy().reshape(-1)
+
+
+class _ExamplesScorer:
+    """serving_default, for models pushed before serving_columns existed: serialized tf.Examples."""
+
+    def __init__(self, signature, inputs: ServingInputs, columns: list[str]):
+        self._signature = signature
+        self._inputs = inputs
+        self._columns = columns
+
+    def prepare(self, batch) -> list[bytes]:
+        return _encoded(batch, self._columns, self._inputs.kinds)
+
+    def score(self, examples: list[bytes]):
+        import tensorflow as tf
+
+        return self._signature(examples=tf.constant(examples))["probabilities"].numpy().reshape(-1)
+
+
+def _scorer(loaded, inputs: ServingInputs, columns: list[str]):
+    from trainer.export import COLUMNS_SIGNATURE, SERVING_SIGNATURE
+
+    if COLUMNS_SIGNATURE in loaded.signatures:
+        return _ColumnsScorer(loaded.signatures[COLUMNS_SIGNATURE], inputs, columns)
+    return _ExamplesScorer(loaded.signatures[SERVING_SIGNATURE], inputs, columns)
 
 
 def _encoded(batch, columns: list[str], kinds: dict[str, str]) -> list[bytes]:
     """The batch's rows as serialized tf.Examples, typed as the serving signature parses them."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     from tfx_bsl.coders import example_coder
 
     from components.span_example_gen.arrow_csv import as_feature_column
 
-    features = [as_feature_column(batch.column(name), kinds[name]) for name in columns]
+    features = [as_feature_column(pc.if_else(pc.equal(batch.column(name), ""), None, batch.column(name)),
+                                  kinds[name]) for name in columns]
     encoder = example_coder.RecordBatchToExamplesEncoder()
     return encoder.encode(pa.RecordBatch.from_arrays(features, names=columns))
-

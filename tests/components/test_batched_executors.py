@@ -64,7 +64,7 @@ def run_transform(executor_class, examples_uri: Path, output: Path) -> Path:
         artifact.uri = str(output / key)
     exec_properties = {specs.PREPROCESSING_FN_KEY: "trainer.preprocessing.preprocessing_fn",
                        specs.CUSTOM_CONFIG_KEY: transform_config(), specs.DISABLE_STATISTICS_KEY: 1,
-                       specs.FORCE_TF_COMPAT_V1_KEY: 0}
+                       specs.FORCE_TF_COMPAT_V1_KEY: 1}  # as the pipeline runs it
     context = TFXExecutor.Context(beam_pipeline_args=BEAM_ARGS, tmp_dir=str(output / "tmp"), unique_id="1")
     executor_class(context).Do({specs.EXAMPLES_KEY: [examples], specs.SCHEMA_KEY: [schema]}, outputs,
                                exec_properties)

@@ -89,10 +89,32 @@ def test_serving_signature_matches_the_keras_model_on_transformed_rows(two_repli
 
     tft_output = tft.TFTransformOutput(two_replica_training["transform_graph"])
     raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != "tips"}
-    transformed = tft_output.transform_raw_features(tf.io.parse_example(examples, raw_spec))
+    # The layer, not transform_raw_features: Transform writes a TF1 graph (force_tf_compat_v1), which
+    # transform_raw_features applies in graph mode only.
+    transformed = tft_output.transform_features_layer()(tf.io.parse_example(examples, raw_spec))
     model = keras.saving.load_model(os.path.join(two_replica_training["model_run_dir"], "model.keras"))
     from_keras = np.asarray(model({name: transformed[name] for name in model.input}))
     np.testing.assert_allclose(from_signature, from_keras, atol=1e-5)
+    # serving_columns: the same rows as columns and presence masks, no tf.Example.
+    from trainer.export import COLUMNS_SIGNATURE
+
+    from_columns = served.signatures[COLUMNS_SIGNATURE](**column_feed(rows, raw_spec))["probabilities"]
+    np.testing.assert_allclose(from_columns.numpy(), from_signature, atol=1e-6)
+    assert any(not row["company"] for row in rows), "the rows should hold missing cells"
+
+
+def column_feed(rows: list[dict[str, str]], raw_spec: dict) -> dict:
+    """What serving_columns takes for CSV rows: each column typed, and its presence mask."""
+    from trainer.export import PRESENT_PREFIX
+
+    feed = {}
+    for name, spec in raw_spec.items():
+        cells = [row.get(name, "") for row in rows]
+        kind = spec.dtype.as_numpy_dtype
+        feed[name] = np.array([cell.encode() if spec.dtype.name == "string" else kind(float(cell or 0))
+                               for cell in cells], object if spec.dtype.name == "string" else kind)
+        feed[PRESENT_PREFIX + name] = np.array([cell != "" for cell in cells])
+    return feed
 
 
 def test_diverging_training_stops_with_a_clear_error_and_exports_nothing(pipeline_root, tmp_path):

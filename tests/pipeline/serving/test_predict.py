@@ -86,3 +86,29 @@ def test_a_folder_that_is_not_a_complete_pushed_version_is_refused(serving, tmp_
     assert result.returncode == 2
     assert f"{copy} is not a complete pushed version" in result.stdout
     assert not (tmp_path / "scores.csv").exists()
+
+
+def test_a_model_without_the_columns_signature_is_given_tf_examples(serving, tmp_path):
+    """A model pushed before serving_columns existed is scored through serving_default, to the same scores."""
+    import tensorflow as tf
+
+    from trainer.export import COLUMNS_SIGNATURE, SERVING_SIGNATURE
+
+    version = max(int(name) for name in (p.name for p in serving.iterdir()) if name.isdigit())
+    loaded = tf.saved_model.load(str(serving / str(version)))
+    assert COLUMNS_SIGNATURE in loaded.signatures
+    older = tmp_path / "older"
+    tf.saved_model.save(loaded, str(older),
+                        signatures={SERVING_SIGNATURE: loaded.signatures[SERVING_SIGNATURE]})
+    shutil.copy(serving / str(version) / "push_record.json", older)
+    assert COLUMNS_SIGNATURE not in tf.saved_model.load(str(older)).signatures
+    rows = [dict(row) for row in read_taxi_rows(200, start=2000)]
+    data = write_rows(tmp_path / "new.csv", rows, drop=("tips",))
+    scored = {}
+    for name, model in (("columns", str(version)), ("examples", str(older))):
+        result = predict(serving, data, tmp_path / f"{name}.csv", "--model", model)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with (tmp_path / f"{name}.csv").open(encoding="utf-8") as reader:
+            scored[name] = [float(row["probability"]) for row in csv.DictReader(reader)]
+    assert len(scored["examples"]) == 200
+    assert scored["examples"] == pytest.approx(scored["columns"], abs=1e-6)
