@@ -1,4 +1,4 @@
-"""`python -m benchmarks <trainer|workers|inputs|all|render>` (also `python -m pipeline bench ...`)."""
+"""`python -m benchmarks <trainer|workers|inputs|newcomer|all|render>` (or `python -m pipeline bench`)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
                               help="also store the results under 'inputs' in docs/benchmarks.json "
                                    "and render docs/benchmarks.md again")
     inputs_bench.set_defaults(handler=command_inputs)
+    newcomer_bench = commands.add_parser(
+        "newcomer", help="a fresh clone's make setup and make run with an empty package cache, in turn")
+    newcomer_bench.add_argument("--work", type=Path, default=Path("outputs/bench/work"),
+                                help="scratch folder for the clones (default: outputs/bench/work)")
+    newcomer_bench.add_argument("--repeats", type=int, default=3, help="repetitions (default: 3)")
+    newcomer_bench.add_argument("--quiet-wait", type=float, default=300.0, metavar="SECONDS",
+                                help="before each repetition, wait up to this long for quiet (default: 300)")
+    newcomer_bench.add_argument("--update-docs", action="store_true",
+                                help="also store the results under 'newcomer' in docs/benchmarks.json "
+                                     "and render docs/benchmarks.md again")
+    newcomer_bench.set_defaults(handler=command_newcomer)
     all_bench = commands.add_parser(
         "all", help="versus TFX's template, cached rerun, scale, trainer, start-up; "
                     "writes docs/benchmarks.md")
@@ -141,6 +152,22 @@ def command_inputs(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def command_newcomer(args: argparse.Namespace, console: Console) -> int:
+    from benchmarks.newcomer import bench_newcomer
+
+    work = args.work.resolve()
+    results = bench_newcomer(work, args.repeats, args.quiet_wait,
+                             lambda line: console.print("  " + line, highlight=False))
+    results["command"] = " ".join(["python -m benchmarks", *sys.argv[1:]])
+    target = work / "newcomer.json"
+    target.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    console.print(f"make setup + make run on a fresh clone: {results['total_seconds']} s", highlight=False)
+    if args.update_docs:
+        _merge_into_docs("newcomer", results)
+    console.print(f"results {target}", highlight=False)
+    return EXIT_OK
+
+
 def _merge_into_docs(key: str, results: dict) -> None:
     """One section's results into docs/benchmarks.json, and the page rendered again."""
     from benchmarks.docs import write_bench_docs
@@ -163,7 +190,7 @@ def command_all(args: argparse.Namespace, console: Console) -> int:
         plan = BenchPlan(work=args.work.resolve(), pairs=1, template=False, sample_rows=800, sizes=(400,),
                          modes_at=(), scale_overrides=("training.epochs=1",), trainer_pairs=0, worker_pairs=0,
                          inputs_rows=400, inputs_repeats=1, evaluator_examples=100, lineage_runs=10,
-                         quiet_wait_seconds=0)
+                         newcomer_repeats=0, quiet_wait_seconds=0)
         results_file, docs = args.work / "results.json", args.work / "docs"
     else:
         plan = BenchPlan(work=args.work.resolve(), pairs=args.pairs, template=not args.no_template,

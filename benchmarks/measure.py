@@ -91,13 +91,17 @@ class Measured:
 POLL_SECONDS = 0.01
 
 
-def timed_process(command: list[str], cwd: Path, log: Path, timeout: float = 7200) -> Measured:
-    """Runs command, output to log; wall time and peak RSS of that very process (os.wait4)."""
+def timed_process(command: list[str], cwd: Path, log: Path, timeout: float = 7200,
+                  env: dict[str, str] | None = None) -> Measured:
+    """Runs command, output to log; wall time and peak RSS of that very process (os.wait4).
+
+    `env`: variables set for the command on top of this process's environment.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as out:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
         deadline = started + timeout
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)

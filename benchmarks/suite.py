@@ -44,6 +44,7 @@ class BenchPlan:
     worker_pairs: int = 2
     inputs_rows: int = 1_500_000            # the pre-flight check and predict on a file of this size
     inputs_repeats: int = 3
+    newcomer_repeats: int = 3               # a fresh clone's make setup + make run, nothing cached
     lineage_runs: int = 1_000               # the store the lineage commands are timed on
     evaluator_examples: int = 10_000        # TFMA cost breakdown on the largest size's eval split
     seed: int = 1
@@ -120,6 +121,12 @@ def bench_all(plan: BenchPlan, report, save=lambda results: None) -> dict:
 
         results["inputs"] = bench_inputs(plan.work, plan.inputs_rows, plan.inputs_repeats,
                                          plan.quiet_wait_seconds, lambda line: report("inputs " + line))
+        save(results)
+    if plan.newcomer_repeats:
+        from benchmarks.newcomer import bench_newcomer
+
+        results["newcomer"] = bench_newcomer(plan.work, plan.newcomer_repeats, plan.quiet_wait_seconds,
+                                             lambda line: report("newcomer " + line))
         save(results)
     results["startup"] = bench_startup(plan.work, logs, pairs)
     if plan.lineage_runs and pairs:
@@ -329,4 +336,10 @@ def largest_run_summary(largest: dict, template_rows: list[dict]) -> dict:
         summary["largest_template_minutes"] = round(same_size[-1]["seconds"] / 60, 2)
         summary["largest_template_peak_gib"] = round(same_size[-1]["max_rss_mib"] / 1024, 2)
         summary["largest_versus_template_ratio"] = round(largest["seconds"] / same_size[-1]["seconds"], 3)
+        theirs = same_size[-1]["components"].get("Transform", {}).get("seconds")
+        if theirs and components.get("Transform", {}).get("seconds"):
+            summary["largest_transform_seconds"] = components["Transform"]["seconds"]
+            summary["largest_template_transform_seconds"] = theirs
+            summary["largest_transform_versus_template_ratio"] = round(
+                components["Transform"]["seconds"] / theirs, 3)
     return summary
