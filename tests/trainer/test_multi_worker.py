@@ -74,7 +74,10 @@ def test_only_the_chief_writes_and_the_serving_signature_is_unchanged(trained):
         served = tf.saved_model.load(trained[workers]["serving_model_dir"])
         signatures[workers] = {name: (fn.structured_input_signature, fn.structured_outputs)
                                for name, fn in served.signatures.items()}
-    assert signatures[1] == signatures[2] and set(signatures[2]) == {"serving_default", "transform_features"}
+    from trainer.export import COLUMNS_SIGNATURE, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+
+    assert signatures[1] == signatures[2]
+    assert set(signatures[2]) == {SERVING_SIGNATURE, COLUMNS_SIGNATURE, TRANSFORM_SIGNATURE}
 
 
 def start_training(pipeline_root, work: Path, *arguments: str) -> subprocess.Popen:
