@@ -84,7 +84,7 @@ class FeaturesConfig(StrictSection):
 class TrainingConfig(StrictSection):
     epochs: Annotated[int, Field(ge=1, le=1000)] = 12
     batch_size_per_replica: Annotated[int, Field(ge=1, le=65536)] = 128
-    learning_rate: Annotated[float, Field(gt=0)] = 0.003
+    learning_rate: Annotated[float, Field(gt=0)] = 0.002
     hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128, 64])
     embedding_dim: Annotated[int, Field(ge=1, le=512)] = 8
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
