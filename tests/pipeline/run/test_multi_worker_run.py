@@ -40,10 +40,16 @@ def runs(tmp_path_factory):
             for workers in (1, 2)}
 
 
+# Two workers train on other batches in another order, as another seed would. One worker
+# trained with seeds 42, 1, 2 and 3 spread over 0.0010 in AUC and 0.0060 in accuracy
+# (docs/training.md), so two workers must stay within about that of one.
+AS_GOOD_AS_ONE = {"auc": 0.003, "binary_accuracy": 0.006}
+
+
 def test_two_workers_push_a_model_as_good_as_one(runs):
-    for metric in ("auc", "binary_accuracy"):
+    for metric, tolerance in AS_GOOD_AS_ONE.items():
         one, two = runs[1]["overall"][metric], runs[2]["overall"][metric]
-        assert abs(one - two) <= 0.003, (metric, one, two)
+        assert abs(one - two) <= tolerance, (metric, one, two)
     for workers in (1, 2):
         assert runs[workers]["verdict"]["verdict"]["blessed"] is True
         assert "Pushed" in runs[workers]["stdout"]
