@@ -2,7 +2,7 @@
 
 CsvExampleGen fails on a malformed file with a Beam stack trace several minutes
 into a run. These checks read the files once (with Arrow when they are clean,
-see `clean_row_count`, else with Python's csv module) and name the file, the
+see `clean_table`, else with Python's csv module) and name the file, the
 line and the column of every problem they find: a path that is
 not a readable regular file, an empty file, bytes that are not UTF-8, a missing
 required column, a header that differs from the other files', a row with the
@@ -26,6 +26,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.batched_io.threads import coder_threads
 from data.errors import DataError  # noqa: F401  (raised here, caught by the CLI)
 
 MAX_PROBLEMS_PER_FILE = 10
@@ -125,13 +126,6 @@ FLOAT_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 BLANK_LINES = (b"\n\n", b"\n\r\n", b"\r\r")
 
 
-def clean_row_count(path: Path, required: list[str], numeric: dict[str, type],
-                    non_empty: tuple[str, ...] = ()) -> tuple[list[str], int] | None:
-    """The header and row count of a file that passes every row check, read by Arrow; None if unsure."""
-    table = clean_table(path, required, numeric, non_empty)
-    return None if table is None else (table.column_names, table.num_rows)
-
-
 def clean_table(path: Path, required: list[str], numeric: dict[str, type],
                 non_empty: tuple[str, ...] = ()):
     """A file that passes every row check, as Arrow read it (every column text); None if unsure.
@@ -173,7 +167,7 @@ def clean_table(path: Path, required: list[str], numeric: dict[str, type],
             return None
     columns = [(table[column], kind) for column, kind in numeric.items() if column in header]
     # Arrow's kernels release the GIL: the columns are checked on a thread per core.
-    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(coder_threads()) as pool:
         if not all(pool.map(lambda item: _numbers_readable(*item), columns)):
             return None
     return table

@@ -34,18 +34,18 @@ def export_serving_model(
     serving_spec = {name: spec for name, spec in raw_spec.items() if name != label_column}
     input_names = list(model.input.keys()) if isinstance(model.input, dict) else model.input_names
 
+    def probabilities(raw):
+        transformed = module.tft_layer(raw)
+        return {"probabilities": module.model({name: transformed[name] for name in input_names})}
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def serve(serialized):
-        transformed = module.tft_layer(tf.io.parse_example(serialized, serving_spec))
-        probabilities = module.model({name: transformed[name] for name in input_names})
-        return {"probabilities": probabilities}
+        return probabilities(tf.io.parse_example(serialized, serving_spec))
 
     @tf.function(input_signature=[column_specs(serving_spec)], autograph=False)
     def serve_columns(columns):
-        raw = {name: raw_feature(columns[name], columns[PRESENT_PREFIX + name], spec)
-               for name, spec in serving_spec.items()}
-        transformed = module.tft_layer(raw)
-        return {"probabilities": module.model({name: transformed[name] for name in input_names})}
+        return probabilities({name: raw_feature(columns[name], columns[PRESENT_PREFIX + name], spec)
+                              for name, spec in serving_spec.items()})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def transform_features(serialized):

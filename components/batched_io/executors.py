@@ -87,22 +87,22 @@ def batched_example_io() -> Iterator[None]:
             tfx_transform.TransformProcessor = _TFX_PROCESSOR
 
 
-class TransformExecutor(tfx_transform.Executor):
+class _BatchedDo:
+    """Runs the TFX executor it is mixed into with batched_example_io."""
+
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],  # noqa: N802 (TFX's name)
            exec_properties: dict[str, Any]) -> None:
         with batched_example_io():
             super().Do(input_dict, output_dict, exec_properties)
 
 
-class StatisticsGenExecutor(tfx_statistics_gen.Executor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],  # noqa: N802 (TFX's name)
-           exec_properties: dict[str, Any]) -> None:
-        with batched_example_io():
-            super().Do(input_dict, output_dict, exec_properties)
+class TransformExecutor(_BatchedDo, tfx_transform.Executor):
+    pass
 
 
-class EvaluatorExecutor(tfx_evaluator.Executor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],  # noqa: N802 (TFX's name)
-           exec_properties: dict[str, Any]) -> None:
-        with batched_example_io():
-            super().Do(input_dict, output_dict, exec_properties)
+class StatisticsGenExecutor(_BatchedDo, tfx_statistics_gen.Executor):
+    pass
+
+
+class EvaluatorExecutor(_BatchedDo, tfx_evaluator.Executor):
+    pass

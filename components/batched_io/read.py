@@ -46,17 +46,12 @@ def compression_of(path: str) -> str:
 class BatchedTFExampleRecord(tf_example_record.TFExampleRecord):
     """TFExampleRecord (same schema, projections and tensor representations) with the batched Beam source."""
 
-    def __init__(self, file_pattern, schema: schema_pb2.Schema | None = None,
-                 raw_record_column_name: str | None = None, telemetry_descriptors: list[str] | None = None):
-        super().__init__(file_pattern=file_pattern, schema=schema,
-                         raw_record_column_name=raw_record_column_name,
-                         telemetry_descriptors=telemetry_descriptors)
-
     @classmethod
     def like(cls, tfxio: tf_example_record.TFExampleRecord) -> BatchedTFExampleRecord:
         """The batched twin of a TFExampleRecord that TFX made."""
-        return cls(tfxio._file_pattern, tfxio._schema, tfxio.raw_record_column_name,
-                   tfxio.telemetry_descriptors)
+        return cls(file_pattern=tfxio._file_pattern, schema=tfxio._schema,
+                   raw_record_column_name=tfxio.raw_record_column_name,
+                   telemetry_descriptors=tfxio.telemetry_descriptors)
 
     def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:  # noqa: N802 (TFXIO's name)
         files = matching_files(self._file_pattern)

@@ -15,13 +15,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 from tfx_bsl.coders import example_coder
 
 from components.batched_io.threads import PerThread, coder_threads
@@ -81,13 +79,12 @@ class _EncodeAndWriteBundle(beam.DoFn):
         self._encoding: deque[Future] = deque()
         self._writing: deque[Future] = deque()
 
-    def process(self, batch: pa.RecordBatch) -> Iterator[str]:
+    def process(self, batch: pa.RecordBatch) -> None:  # emits nothing: finish_bundle emits the file
         if self._writer is None:
             self._open()
         self._encoding.append(self._encode_pool.submit(self._encode, batch))
         if len(self._encoding) > self._threads:
             self._write_next()
-        return iter(())
 
     def finish_bundle(self):
         if self._writer is None:
@@ -97,7 +94,7 @@ class _EncodeAndWriteBundle(beam.DoFn):
         while self._writing:
             self._writing.popleft().result()
         self._writer.close()
-        yield WindowedValue(self._path, -1, [GlobalWindow()])
+        yield GlobalWindows.windowed_value(self._path)
 
     def _open(self) -> None:
         import tensorflow as tf

@@ -248,7 +248,7 @@ CELL_CASES = {
 def test_the_arrow_fast_path_clears_a_file_only_when_the_row_by_row_check_would(cell, tmp_path, source):
     import csv
 
-    from data.checks import check_csv_file, clean_row_count
+    from data.checks import check_csv_file, clean_table
 
     path = generate(GeneratorSpec(rows=50, seed=5), tmp_path, source)
     with path.open(encoding="utf-8", newline="") as reader:
@@ -258,7 +258,8 @@ def test_the_arrow_fast_path_clears_a_file_only_when_the_row_by_row_check_would(
         csv.writer(writer).writerows([header, *rows])
     numeric = numeric_columns(load_schema(SCHEMA))
 
-    fast = clean_row_count(path, REQUIRED, numeric)
+    table = clean_table(path, REQUIRED, numeric)
+    fast = None if table is None else (table.column_names, table.num_rows)
     report = check_csv_file(path, REQUIRED, numeric)
     assert (report.problems == []) is CELL_CASES[cell]
     assert (fast is not None) is CELL_CASES[cell]
@@ -267,10 +268,10 @@ def test_the_arrow_fast_path_clears_a_file_only_when_the_row_by_row_check_would(
 
 
 def test_a_blank_line_is_left_to_the_row_by_row_check(tmp_path, source):
-    from data.checks import check_csv_file, clean_row_count
+    from data.checks import check_csv_file, clean_table
 
     path = generate(GeneratorSpec(rows=50, seed=5), tmp_path, source)
     path.write_text(path.read_text(encoding="utf-8").replace("\n", "\n\n", 3), encoding="utf-8")
     numeric = numeric_columns(load_schema(SCHEMA))
-    assert clean_row_count(path, REQUIRED, numeric) is None
+    assert clean_table(path, REQUIRED, numeric) is None
     assert any("0 fields" in problem for problem in check_csv_file(path, REQUIRED, numeric).problems)
