@@ -13,20 +13,15 @@ clone, its 3 GB venv and the cache are removed after each repetition.
 from __future__ import annotations
 
 import shutil
-import statistics
 import subprocess
 from pathlib import Path
 
+from benchmarks.inputs import spread
 from benchmarks.measure import PROJECT_ROOT, machine, timed_process
 from benchmarks.quiet import describe, wait_for_quiet
 
 # `make run`'s summary line: "Run <id> finished in 21.7 s (imports 3.5 s, pipeline 18.2 s)".
 FINISHED = "finished in "
-
-
-def spread(values: list[float]) -> dict:
-    return {"min": round(min(values), 1), "median": round(statistics.median(values), 1),
-            "max": round(max(values), 1)}
 
 
 def debian_packages_installed(packages: list[str]) -> dict[str, bool]:
