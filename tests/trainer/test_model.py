@@ -58,3 +58,27 @@ def test_a_few_steps_reduce_the_loss_on_a_learnable_signal(built):
     model.fit(batch, labels, epochs=20, batch_size=64, verbose=0)
     after = model.evaluate(batch, labels, verbose=0, return_dict=True)["loss"]
     assert after < before * 0.7
+
+
+def test_the_first_training_step_is_traced_once(built):
+    """Adam's slots exist before fit: a step creating variables is traced twice by tf.function."""
+    import tensorflow as tf
+
+    spec, sizes, _ = built
+    from trainer.model import ModelHyperparameters, build_model
+
+    model = build_model(spec, sizes, ModelHyperparameters(hidden_units=(8,), embedding_dim=2,
+                                                          dropout=0.0, learning_rate=0.01))
+    created_while_tracing = []
+
+    def creator(next_creator, **kwargs):
+        if not tf.executing_eagerly():
+            created_while_tracing.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    batch = _batch(spec, sizes, rows=64, seed=2)
+    labels = (batch["fare_xf"] > 0).astype("float32")
+    with tf.variable_creator_scope(creator):
+        model.fit(batch, labels, epochs=1, batch_size=32, verbose=0)
+    assert model.optimizer.variables
+    assert created_while_tracing == []
