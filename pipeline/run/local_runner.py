@@ -15,6 +15,7 @@ from datetime import datetime
 
 from configs.settings import PipelineConfig
 from pipeline.metadata import store as mlmd
+from pipeline.run.beam_overheads import tune_in_process_beam
 from pipeline.run.inputs import RunInputs, local_pipeline_inputs
 
 log = logging.getLogger(__name__)
@@ -55,40 +56,6 @@ def local_dag_runner(run_id: str):
     return RunIdLocalDagRunner()
 
 
-def disable_beam_state_cache() -> None:
-    """Turns off the in-process Beam worker's state cache.
-
-    The cache sizes every entry with objsize, which walks the module globals it
-    can reach on each put (py-spy showed it under Transform); on the taxi data
-    Transform took 17.1 s with the cache and 14.4 s without. The pipeline reads
-    each side input once per bundle, so the cache saved nothing.
-    """
-    from apache_beam.runners.portability.fn_api_runner import worker_handlers
-
-    worker_handlers.STATE_CACHE_SIZE_MB = 0
-
-
-def set_dill_trace_level_once() -> None:
-    """Beam sets dill's logger level around every pickle, which clears every logger's cache.
-
-    Each Logger.setLevel empties the level cache of every logger in the
-    process, several hundred once TensorFlow and TFX are loaded; Beam calls it
-    twice per pickled or unpickled function (py-spy: 4% of the Evaluator's
-    time). The level is now set only when it changes; a failed pickle still
-    switches the trace on, as Beam intends.
-    """
-    import dill._dill as dill_internals
-
-    toggle = dill_internals._trace
-    logger = logging.getLogger("dill")
-
-    def trace(enabled: bool) -> None:
-        if enabled or logger.level != logging.WARN:
-            toggle(enabled)
-
-    dill_internals._trace = trace
-
-
 def run_local(config: PipelineConfig, run_id: str, inputs: RunInputs,
               progress_handler: logging.Handler | None = None, rows: int | None = None) -> LocalRun:
     """Builds and runs the pipeline as run `run_id`; returns timings and the error, if a component failed.
@@ -109,8 +76,7 @@ def run_local(config: PipelineConfig, run_id: str, inputs: RunInputs,
     from pipeline.pipeline import create_pipeline
 
     absl_logging.set_verbosity(absl_logging.INFO)
-    disable_beam_state_cache()
-    set_dill_trace_level_once()
+    tune_in_process_beam()
     import_seconds = time.perf_counter() - started
     pipeline = create_pipeline(local_pipeline_inputs(config, inputs, rows), mlmd.config_connection(config))
     absl_logger = logging.getLogger("absl")

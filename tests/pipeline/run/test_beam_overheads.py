@@ -1,0 +1,104 @@
+"""The in-process Beam changes of a local run keep Beam's answers: state, validation, options."""
+
+from __future__ import annotations
+
+import gc
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import userstate
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, TimerSpec
+
+from pipeline.run.beam_overheads import _ObjectCache, tune_in_process_beam
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tuned():
+    tune_in_process_beam()
+
+
+class CountPerKey(beam.DoFn):
+    """Stateful: emits each key's running count."""
+
+    SEEN = BagStateSpec("seen", beam.coders.VarIntCoder())
+
+    def process(self, element, seen=beam.DoFn.StateParam(SEEN)):
+        key, value = element
+        seen.add(value)
+        yield key, len(list(seen.read()))
+
+
+class TwoStatesOneName(beam.DoFn):
+    FIRST = BagStateSpec("same", beam.coders.VarIntCoder())
+    SECOND = BagStateSpec("same", beam.coders.VarIntCoder())
+
+    def process(self, element, first=beam.DoFn.StateParam(FIRST), second=beam.DoFn.StateParam(SECOND)):
+        yield element
+
+
+class TimerWithoutCallback(beam.DoFn):
+    LATER = TimerSpec("later", TimeDomain.WATERMARK)
+
+    def process(self, element, later=beam.DoFn.TimerParam(LATER)):
+        yield element
+
+
+class Plain(beam.DoFn):
+    def process(self, element):
+        yield element
+
+
+def test_stateful_and_plain_dofns_are_told_apart_on_every_call():
+    stateful, plain = CountPerKey(), Plain()
+    for _ in range(3):
+        assert userstate.is_stateful_dofn(stateful)
+        assert not userstate.is_stateful_dofn(plain)
+
+
+def test_invalid_state_and_timer_specs_are_still_refused():
+    for _ in range(2):
+        with pytest.raises(ValueError, match="duplicate process method parameters"):
+            beam.ParDo(TwoStatesOneName())
+        with pytest.raises(ValueError, match="TimerSpec without an associated on_timer callback"):
+            beam.ParDo(TimerWithoutCallback())
+
+
+def test_a_stateful_pipeline_runs_in_process_with_the_right_state():
+    options = PipelineOptions(["--direct_running_mode=in_memory"])
+    with beam.Pipeline(options=options) as pipeline:
+        counts = (pipeline | beam.Create([("a", 1), ("a", 2), ("b", 3), ("a", 4)])
+                  | beam.ParDo(CountPerKey()))
+        last = counts | beam.CombinePerKey(max)
+        assert_that(last, equal_to([("a", 3), ("b", 1)]))
+
+
+def test_views_of_one_options_object_share_values_and_objects_stay_apart():
+    two = PipelineOptions(["--direct_num_workers=2"])
+    three = PipelineOptions(["--direct_num_workers=3"])
+    assert two.view_as(DirectOptions).direct_num_workers == 2
+    assert three.view_as(DirectOptions).direct_num_workers == 3
+    two.view_as(StandardOptions).runner = "DirectRunner"
+    assert two.view_as(StandardOptions).runner == "DirectRunner"
+    assert two.get_all_options()["runner"] == "DirectRunner"
+    assert three.view_as(StandardOptions).runner is None
+
+
+def test_a_collected_object_leaves_the_cache():
+    cache = _ObjectCache()
+    holder = Plain()
+    cache.put(holder, "specs")
+    assert cache.get(holder) == "specs"
+    del holder
+    gc.collect()
+    assert cache._entries == {}
+
+
+def test_tuning_twice_changes_nothing_more():
+    view_as, specs = PipelineOptions.view_as, userstate.get_dofn_specs
+    tune_in_process_beam()
+    assert (PipelineOptions.view_as, userstate.get_dofn_specs) == (view_as, specs)
