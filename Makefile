@@ -111,7 +111,7 @@ image: ## build and push the pipeline image: make image IMAGE=registry/taxi-tfx:
 	docker push $(IMAGE)
 
 BENCH_ARGS ?=
-bench: setup data ## measure: vs TFX's template (taxi CSV and 1.5M rows), reruns, scale, trainer, start-up, lineage on 1,000 runs, 1 vs 2 training workers, pre-flight check and predict on 1.5M rows, a newcomer's make run -> docs/benchmarks.md (about 35 minutes on 2 cores)
+bench: setup data ## measure: vs TFX's template (taxi CSV and 1.5M rows), reruns, scale, trainer, start-up, lineage on 1,000 runs, 1 vs 2 training workers, pre-flight check and predict on 1.5M rows, a newcomer's make run -> docs/benchmarks.md (35-50 minutes on 2 cores)
 	@$(PY) -m benchmarks all $(BENCH_ARGS)
 
 check-config: setup ## validate CONFIG and print it
