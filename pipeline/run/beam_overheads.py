@@ -74,7 +74,9 @@ def cache_dofn_specs() -> None:
     """
     from apache_beam.transforms import userstate
 
-    userstate.get_dofn_specs = _cached_per_object(userstate.get_dofn_specs)
+    get_dofn_specs = userstate.get_dofn_specs
+    specs = _ObjectCache()
+    userstate.get_dofn_specs = lambda dofn: specs.value(dofn, lambda: get_dofn_specs(dofn))
 
 
 def cache_option_views() -> None:
@@ -91,29 +93,12 @@ def cache_option_views() -> None:
     views = _ObjectCache()
 
     def cached_view_as(self, cls):
-        per_class = views.get(self)
-        if per_class is None:
-            per_class = views.put(self, {})
+        per_class = views.value(self, dict)
         if cls not in per_class:
             per_class[cls] = view_as(self, cls)
         return per_class[cls]
 
     PipelineOptions.view_as = cached_view_as
-
-
-def _cached_per_object(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    results = _ObjectCache()
-
-    def cached(obj):
-        result = results.get(obj, _MISSING)
-        if result is _MISSING:
-            result = results.put(obj, function(obj))
-        return result
-
-    return cached
-
-
-_MISSING = object()
 
 
 class _ObjectCache:
@@ -126,14 +111,13 @@ class _ObjectCache:
     def __init__(self):
         self._entries: dict[int, tuple[weakref.ref, Any]] = {}
 
-    def get(self, obj, default=None):
-        entry = self._entries.get(id(obj))
+    def value(self, obj, make: Callable[[], Any]) -> Any:
+        """The value kept for obj, or make()'s, kept from now on."""
+        key = id(obj)
+        entry = self._entries.get(key)
         if entry is not None and entry[0]() is obj:
             return entry[1]
-        return default
-
-    def put(self, obj, value):
-        key = id(obj)
+        value = make()
         try:
             ref = weakref.ref(obj, lambda _, key=key: self._entries.pop(key, None))
         except TypeError:

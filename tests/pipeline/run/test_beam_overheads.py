@@ -91,8 +91,8 @@ def test_views_of_one_options_object_share_values_and_objects_stay_apart():
 def test_a_collected_object_leaves_the_cache():
     cache = _ObjectCache()
     holder = Plain()
-    cache.put(holder, "specs")
-    assert cache.get(holder) == "specs"
+    cache.value(holder, lambda: "specs")
+    assert cache.value(holder, lambda: "computed again") == "specs"
     del holder
     gc.collect()
     assert cache._entries == {}
