@@ -34,6 +34,7 @@ def command_predict(args: argparse.Namespace, console: Console) -> int:
     from data.checks import check_csv_files, load_schema, numeric_columns
     from pipeline.run.console import importing_in_background, output_to_log, quiet_library_noise
     from pipeline.serving.predict import ServingInputs, resolve_model
+    from pipeline.shared.gc_pace import collect_garbage_less_often
     from pipeline.shared.layout import OutputLayout
 
     config = load_config(args.config, args.overrides, check_paths=False)
@@ -51,6 +52,7 @@ def command_predict(args: argparse.Namespace, console: Console) -> int:
     inputs = ServingInputs.from_schema(schema)
     key_columns = list(config.prediction.key_columns)
     required = sorted({*inputs.required, *config.features.columns(), *key_columns})
+    collect_garbage_less_often()
     quiet_library_noise()
     # TensorFlow loads while the file is checked; its start-up messages go to the log.
     with output_to_log(layout.log_file("predict", datetime.now()), secret_values(config)) as terminal, \

@@ -4,5 +4,6 @@
 reads, decided once; `local_runner` runs the DAG on the LocalDagRunner;
 `freshness` decides whether a rerun would only repeat the last run; `lock`,
 `interrupts` and `console` keep two runs, a signal and the library noise from
-getting in each other's way; `simulate` plays spans back one run at a time.
+getting in each other's way; `simulate` plays spans back one run at a time;
+`beam_overheads` tunes Beam in the process a run executes in.
 """

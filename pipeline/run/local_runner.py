@@ -16,6 +16,7 @@ from datetime import datetime
 from configs.settings import PipelineConfig
 from pipeline.metadata import store as mlmd
 from pipeline.run.beam_overheads import tune_in_process_beam
+from pipeline.shared.gc_pace import collect_garbage_less_often
 from pipeline.run.inputs import RunInputs, local_pipeline_inputs
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def run_local(config: PipelineConfig, run_id: str, inputs: RunInputs,
     validates configuration before paying for them.
     """
     started = time.perf_counter()
+    collect_garbage_less_often()  # before the imports, which collect too
     # Logical CPU devices for MirroredStrategy must exist before TF initialises.
     from trainer.distribution import configure_devices
 
