@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 _applied = False
+# The longest sleep of a bundle's state sampler, in ms (Beam's default: 200).
+STATE_SAMPLING_PERIOD_MS = 10
 
 
 def tune_in_process_beam() -> None:
@@ -27,6 +29,7 @@ def tune_in_process_beam() -> None:
     set_dill_trace_level_once()
     cache_dofn_specs()
     cache_option_views()
+    shorten_state_sampling_period()
 
 
 def disable_beam_state_cache() -> None:
@@ -99,6 +102,20 @@ def cache_option_views() -> None:
         return per_class[cls]
 
     PipelineOptions.view_as = cached_view_as
+
+
+def shorten_state_sampling_period() -> None:
+    """Each bundle's state sampler sleeps at most STATE_SAMPLING_PERIOD_MS between samples.
+
+    The sampler is a thread per bundle that adds up the time spent in each
+    step; its sleep grows from 2 to 200 ms, and ending a bundle waits for the
+    sleep under way to finish. Measured around StateSampler.stop on the taxi
+    run: 150 bundles waited 0.48 s with Beam's 200 ms, 0.18 s with 10 ms.
+    The sampler still wakes only to add to its counters, outside the GIL.
+    """
+    from apache_beam.runners.worker import statesampler
+
+    statesampler.StateSampler.__init__.__defaults__ = (STATE_SAMPLING_PERIOD_MS,)
 
 
 class _ObjectCache:

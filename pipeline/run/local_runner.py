@@ -16,8 +16,8 @@ from datetime import datetime
 from configs.settings import PipelineConfig
 from pipeline.metadata import store as mlmd
 from pipeline.run.beam_overheads import tune_in_process_beam
-from pipeline.shared.gc_pace import collect_garbage_less_often
 from pipeline.run.inputs import RunInputs, local_pipeline_inputs
+from pipeline.shared.gc_pace import collect_garbage_less_often
 
 log = logging.getLogger(__name__)
 # Nodes that read state outside their inputs, so that a cached result could be

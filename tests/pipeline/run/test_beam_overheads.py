@@ -1,18 +1,21 @@
-"""The in-process Beam changes of a local run keep Beam's answers: state, validation, options."""
+"""The in-process Beam changes of a local run keep Beam's answers: state, validation, options, step times."""
 
 from __future__ import annotations
 
 import gc
+import time
 
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.worker import statesampler
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import userstate
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec
+from apache_beam.utils.counters import CounterFactory
 
-from pipeline.run.beam_overheads import _ObjectCache, tune_in_process_beam
+from pipeline.run.beam_overheads import STATE_SAMPLING_PERIOD_MS, _ObjectCache, tune_in_process_beam
 
 pytestmark = pytest.mark.unit
 
@@ -102,3 +105,14 @@ def test_tuning_twice_changes_nothing_more():
     view_as, specs = PipelineOptions.view_as, userstate.get_dofn_specs
     tune_in_process_beam()
     assert (PipelineOptions.view_as, userstate.get_dofn_specs) == (view_as, specs)
+
+
+def test_bundle_samplers_sleep_at_most_the_short_period_and_still_count_step_time():
+    sampler = statesampler.StateSampler("stage", CounterFactory())
+    assert sampler.sampling_period_ms == STATE_SAMPLING_PERIOD_MS
+    step = sampler.scoped_state("step", "process")
+    sampler.start()
+    with step:
+        time.sleep(0.1)
+    sampler.stop()
+    assert step.sampled_msecs_int() > 0
