@@ -34,6 +34,31 @@ def latest_artifact(pattern: str) -> str:
     return matches[-1]
 
 
+def fn_args_for(pipeline_root: str, work_dir: str, config) -> tuple:
+    """(FnArgs as the Trainer would get them, transform graph uri) for the newest Transform outputs."""
+    from tfx.components.trainer import fn_args_utils
+    from tfx.types import standard_artifacts
+
+    examples = standard_artifacts.Examples()
+    examples.uri = latest_artifact(os.path.join(pipeline_root, "Transform", "transformed_examples", "*"))
+    examples.split_names = json.dumps(["train", "eval"])
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = latest_artifact(os.path.join(pipeline_root, "Transform", "transform_graph", "*"))
+    custom_config = {
+        "features": config.features.model_dump(),
+        "label": config.label.model_dump(),
+        "training": config.training.model_dump(),
+        "backup_root": os.path.join(work_dir, "backups"),
+    }
+    fn_args = fn_args_utils.get_common_fn_args(
+        {"examples": [examples], "transform_graph": [graph]},
+        {"train_args": "{}", "eval_args": "{}", "custom_config": json.dumps(custom_config)},
+    )
+    fn_args.serving_model_dir = os.path.join(work_dir, "serving_model")
+    fn_args.model_run_dir = os.path.join(work_dir, "model_run")
+    return fn_args, graph.uri
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.standalone", description=__doc__.split("\n")[0])
     parser.add_argument("pipeline_root", help="pipeline root of an earlier run (its Transform outputs)")
@@ -51,29 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_devices(config.training.cpu_replicas)
     import keras
-    from tfx.components.trainer import fn_args_utils
-    from tfx.types import standard_artifacts
 
     from trainer.record import read_training_record
     from trainer.run import train_and_export, train_on_workers
 
-    examples = standard_artifacts.Examples()
-    examples.uri = latest_artifact(os.path.join(args.pipeline_root, "Transform", "transformed_examples", "*"))
-    examples.split_names = json.dumps(["train", "eval"])
-    graph = standard_artifacts.TransformGraph()
-    graph.uri = latest_artifact(os.path.join(args.pipeline_root, "Transform", "transform_graph", "*"))
-    custom_config = {
-        "features": config.features.model_dump(),
-        "label": config.label.model_dump(),
-        "training": config.training.model_dump(),
-        "backup_root": os.path.join(args.work_dir, "backups"),
-    }
-    fn_args = fn_args_utils.get_common_fn_args(
-        {"examples": [examples], "transform_graph": [graph]},
-        {"train_args": "{}", "eval_args": "{}", "custom_config": json.dumps(custom_config)},
-    )
-    fn_args.serving_model_dir = os.path.join(args.work_dir, "serving_model")
-    fn_args.model_run_dir = os.path.join(args.work_dir, "model_run")
+    fn_args, graph_uri = fn_args_for(args.pipeline_root, args.work_dir, config)
 
     def train(fn_args, extra) -> dict:
         """Trains as run_fn does; --interrupt-after-epochs needs a single process."""
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"error": type(error).__name__, "message": str(error)}))
         return 0
     print(json.dumps({"record": record, "model_run_dir": fn_args.model_run_dir,
-                      "serving_model_dir": fn_args.serving_model_dir, "transform_graph": graph.uri}))
+                      "serving_model_dir": fn_args.serving_model_dir, "transform_graph": graph_uri}))
     return 0
 
 

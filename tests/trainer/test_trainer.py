@@ -135,3 +135,30 @@ def test_interrupted_training_resumes_from_its_last_epoch(pipeline_root, tmp_pat
     assert resumed["resumed_from_backup"] is True
     assert resumed["first_epoch"] == 2 and resumed["epochs_run"] == 2
     assert not any((tmp_path / "backups").iterdir()), "the backup must go once training completes"
+
+
+READ_VALIDATION_TWICE = """
+import json, sys
+from configs.settings import load_config
+from trainer.run import load_training_data
+from trainer.standalone import fn_args_for
+
+config = load_config(None, ["training.max_validation_examples=300"], check_paths=False)
+fn_args, _ = fn_args_for(sys.argv[1], sys.argv[2], config)
+data = load_training_data(fn_args, config.training.model_dump(), global_batch=128)
+# Bounded: an endless dataset must show itself as more batches, not hang the test.
+passes = [[labels.numpy().tolist() for _, labels in data.eval_dataset.take(data.validation_steps + 5)]
+          for _ in range(2)]
+print(json.dumps({"steps": data.validation_steps, "batches": [len(one) for one in passes],
+                  "same": passes[0] == passes[1]}))
+"""
+
+
+def test_validation_reads_the_same_validation_steps_batches_every_epoch(pipeline_root, tmp_path):
+    result = subprocess.run([sys.executable, "-c", READ_VALIDATION_TWICE, str(pipeline_root), str(tmp_path)],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    read = json.loads(result.stdout.strip().splitlines()[-1])
+    assert read["steps"] == 3  # ceil(300 / 128)
+    assert read["batches"] == [3, 3]
+    assert read["same"] is True
