@@ -7,7 +7,6 @@ saved to a results file; docs/benchmarks.md is rendered from that file only.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -16,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.measure import (
+    LAUNCH_ENVIRONMENT,
     PROJECT_ROOT,
     bench_trainer,
     machine,
@@ -182,7 +182,7 @@ def bench_evaluator(pipeline_root: Path, examples: int, log: Path) -> dict:
     """`python -m benchmarks.evaluator`: TFMA's time by slicings and metrics, on one sample."""
     result = subprocess.run([sys.executable, "-m", "benchmarks.evaluator", str(pipeline_root),
                              "--examples", str(examples)], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            env={**LAUNCH_ENVIRONMENT, "TF_CPP_MIN_LOG_LEVEL": "2"})
     log.write_text(result.stdout + result.stderr, encoding="utf-8")
     if result.returncode != 0:
         raise RuntimeError(f"the Evaluator breakdown failed; log: {log}")
