@@ -4,19 +4,25 @@ Each function here replaces one piece of Beam (or dill) that costs time on
 every transform or bundle and brings nothing to a run in this one process;
 each says what py-spy showed. `tune_in_process_beam` applies them all; only
 the local runner calls it, before the pipeline runs, never at import time.
-Worker processes (the Evaluator's multi_processing mode) keep Beam as it is.
+Worker processes (the Evaluator's multi_processing mode) keep Beam as it is,
+and the payloads they read are byte for byte the ones Beam would make.
 """
 
 from __future__ import annotations
 
+import bz2
 import logging
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 _applied = False
 # The longest sleep of a bundle's state sampler, in ms (Beam's default: 200).
 STATE_SAMPLING_PERIOD_MS = 10
+# What the pickle-compression memo holds at most: raw and compressed bytes together.
+PICKLE_MEMO_BYTES = 64 * 2**20
 
 
 def tune_in_process_beam() -> None:
@@ -30,6 +36,7 @@ def tune_in_process_beam() -> None:
     cache_dofn_specs()
     cache_option_views()
     shorten_state_sampling_period()
+    memoize_pickle_compression()
 
 
 def disable_beam_state_cache() -> None:
@@ -116,6 +123,66 @@ def shorten_state_sampling_period() -> None:
     from apache_beam.runners.worker import statesampler
 
     statesampler.StateSampler.__init__.__defaults__ = (STATE_SAMPLING_PERIOD_MS,)
+
+
+def memoize_pickle_compression() -> None:
+    """Beam compresses each distinct pickle once and decompresses each distinct payload once.
+
+    Beam pickles a transform's function when the transform is built, again
+    each time the pipeline is translated, and unpickles it for every bundle;
+    each time it bz2-compresses (level 9) or decompresses the bytes. Counted on
+    the taxi run: 3,278 compressions of 764 distinct pickles (0.40 s) and 4,136
+    decompressions of 723 distinct payloads (0.15 s). bz2 is a pure function of
+    its input, so a remembered result is the very payload Beam would make:
+    pipeline protos and worker processes see the same bytes. Unpickling still
+    runs every time, so every bundle gets objects of its own.
+    """
+    from apache_beam.internal import cloudpickle_pickler, dill_pickler
+
+    codec = MemoizedBz2(PICKLE_MEMO_BYTES)
+    dill_pickler.bz2 = codec
+    cloudpickle_pickler.bz2 = codec
+
+
+class MemoizedBz2:
+    """bz2.compress and bz2.decompress, remembering recent answers up to a budget of bytes.
+
+    The budget counts each entry's input and output; the least recently used
+    entries go first, and an entry larger than an eighth of it is never kept.
+    Safe to call from several threads (Beam's in-process workers may be).
+    """
+
+    def __init__(self, budget_bytes: int):
+        self.budget_bytes = budget_bytes
+        self.held_bytes = 0
+        self._entries: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def compress(self, data: bytes, compresslevel: int = 9) -> bytes:
+        return self._remembered(("compress", compresslevel, bytes(data)),
+                                lambda: bz2.compress(data, compresslevel))
+
+    def decompress(self, data: bytes) -> bytes:
+        return self._remembered(("decompress", bytes(data)), lambda: bz2.decompress(data))
+
+    def _remembered(self, key: tuple, make: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+                return value
+        value = make()
+        size = len(key[-1]) + len(value)
+        if size > self.budget_bytes // 8:
+            return value
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = value
+                self.held_bytes += size
+            while self.held_bytes > self.budget_bytes:
+                old_key, old_value = self._entries.popitem(last=False)
+                self.held_bytes -= len(old_key[-1]) + len(old_value)
+        return value
 
 
 class _ObjectCache:

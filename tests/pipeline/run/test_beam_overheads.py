@@ -1,12 +1,17 @@
-"""The in-process Beam changes of a local run keep Beam's answers: state, validation, options, step times."""
+"""The in-process Beam changes of a local run keep Beam's answers: state, options, step times, payloads."""
 
 from __future__ import annotations
 
+import base64
+import bz2
 import gc
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
+import dill
 import pytest
+from apache_beam.internal import dill_pickler, pickler
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.worker import statesampler
 from apache_beam.testing.util import assert_that, equal_to
@@ -15,7 +20,12 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec
 from apache_beam.utils.counters import CounterFactory
 
-from pipeline.run.beam_overheads import STATE_SAMPLING_PERIOD_MS, _ObjectCache, tune_in_process_beam
+from pipeline.run.beam_overheads import (
+    STATE_SAMPLING_PERIOD_MS,
+    MemoizedBz2,
+    _ObjectCache,
+    tune_in_process_beam,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -116,3 +126,50 @@ def test_bundle_samplers_sleep_at_most_the_short_period_and_still_count_step_tim
         time.sleep(0.1)
     sampler.stop()
     assert step.sampled_msecs_int() > 0
+
+
+def scale(factor):
+    return lambda value: value * factor
+
+
+def test_pickled_functions_are_the_payloads_beam_makes_and_a_worker_reads():
+    assert isinstance(dill_pickler.bz2, MemoizedBz2)
+    payload = pickler.dumps(scale(3))
+    assert pickler.dumps(scale(3)) == payload
+    # What an untuned worker process does with a payload: plain bz2, then dill.
+    raw = bz2.decompress(base64.b64decode(payload))
+    assert dill.loads(raw)(5) == 15
+    assert base64.b64decode(payload) == bz2.compress(raw, compresslevel=9)
+    assert pickler.loads(payload)(7) == 21
+
+
+def test_the_memo_answers_as_bz2_does_and_keeps_its_answers():
+    codec = MemoizedBz2(budget_bytes=1 << 20)
+    data = b"a pickled DoFn " * 40
+    compressed = codec.compress(data, compresslevel=9)
+    assert compressed == bz2.compress(data, 9)
+    assert codec.compress(data, compresslevel=9) is compressed
+    assert codec.compress(data, 1) == bz2.compress(data, 1)
+    assert codec.decompress(compressed) == data
+    assert codec.decompress(compressed) is codec.decompress(compressed)
+    with pytest.raises(OSError):
+        codec.decompress(b"not bz2 at all")
+
+
+def test_the_memo_stays_within_its_budget_and_keeps_no_large_entry():
+    codec = MemoizedBz2(budget_bytes=4096)
+    for number in range(200):
+        codec.compress(f"payload {number} ".encode() * 8)
+        assert codec.held_bytes <= 4096
+    large = bytes(range(256)) * 4  # 1 KiB in: over an eighth of the budget
+    assert codec.compress(large) is not codec.compress(large)
+    recent = b"payload 199 " * 8
+    assert codec.compress(recent) is codec.compress(recent)
+
+
+def test_the_memo_gives_each_thread_the_right_answer():
+    codec = MemoizedBz2(budget_bytes=64 * 1024)
+    inputs = [f"stage {number % 37} ".encode() * (1 + number % 5) for number in range(400)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda data: codec.decompress(codec.compress(data)), inputs))
+    assert results == inputs
