@@ -15,7 +15,7 @@ from apache_beam.internal import dill_pickler, pickler
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.worker import statesampler
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms import userstate
+from apache_beam.transforms import core, userstate
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec
 from apache_beam.utils.counters import CounterFactory
@@ -173,3 +173,54 @@ def test_the_memo_gives_each_thread_the_right_answer():
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda data: codec.decompress(codec.compress(data)), inputs))
     assert results == inputs
+
+
+def keyword_rich(element, factor=2, *rest, label="x", **options):
+    return element * factor
+
+
+class Scaler:
+    def process(self, element, factor=3, offset=0):
+        return element * factor + offset
+
+    def __call__(self, element, extra=1):
+        return element + extra
+
+
+def test_function_arguments_are_beams_answers_and_each_caller_owns_its_lists():
+    for _ in range(2):
+        assert core.get_function_args_defaults(keyword_rich) == (["element", "factor"], [2])
+        assert core.get_function_args_defaults(Scaler().process) == (["element", "factor", "offset"], [3, 0])
+        assert core.get_function_args_defaults(Scaler()) == (["element", "extra"], [1])
+    args, defaults = core.get_function_args_defaults(keyword_rich)
+    args.append("changed by a caller")
+    defaults.clear()
+    assert core.get_function_args_defaults(keyword_rich) == (["element", "factor"], [2])
+
+
+def test_a_function_defined_again_is_read_again():
+    def step(element, factor=2):
+        return element * factor
+
+    assert core.get_function_args_defaults(step) == (["element", "factor"], [2])
+
+    def step(element, scale, shift=1):  # noqa: F811 - a new function object under the same name
+        return element * scale + shift
+
+    assert core.get_function_args_defaults(step) == (["element", "scale", "shift"], [1])
+
+
+class AddSide(beam.DoFn):
+    def process(self, element, side, bonus=10):
+        yield element + side + bonus
+
+
+def test_dofns_with_side_inputs_and_defaults_run_with_their_arguments():
+    options = PipelineOptions(["--direct_running_mode=in_memory"])
+    with beam.Pipeline(options=options) as pipeline:
+        side = pipeline | "side" >> beam.Create([100])
+        main = pipeline | "main" >> beam.Create([1, 2])
+        added = main | beam.ParDo(AddSide(), side=beam.pvalue.AsSingleton(side))
+        mapped = main | "map" >> beam.Map(keyword_rich, 5)
+        assert_that(added, equal_to([111, 112]), label="check added")
+        assert_that(mapped, equal_to([5, 10]), label="check mapped")
