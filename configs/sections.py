@@ -1,8 +1,7 @@
 """The sections of a pipeline configuration, one typed model each (paths:, training:, kubeflow:, …).
 
-PipelineConfig in configs/settings.py puts them together and load_config there
-is the one place that reads, overrides and validates a configuration. Light:
-pydantic only, no I/O.
+PipelineConfig in configs/settings.py puts them together and load_config there is
+the one place that reads, overrides and validates a configuration. Light: pydantic only, no I/O.
 """
 
 from __future__ import annotations
@@ -100,13 +99,14 @@ class TrainingConfig(StrictSection):
     # between steps. One replica only (keras-team/keras#19246); tf.data refuses more
     # than 32 calls of get_next in one function (keras-team/keras#20344).
     steps_per_execution: Annotated[int, Field(ge=1, le=32)] = 1
-    # An epoch trains on at most this many examples, and validates on at most
-    # max_validation_examples; null reads the whole split. The datasets repeat,
-    # so later epochs carry on where the last one stopped.
+    # An epoch trains on at most this many examples, and validates on at most max_validation_examples;
+    # null reads the whole split. The datasets repeat: later epochs go on where the last one stopped.
     max_examples_per_epoch: Annotated[int, Field(ge=1)] | None = None
     max_validation_examples: Annotated[int, Field(ge=1)] | None = None
     # Training stops with an error when the loss is NaN/inf or exceeds this value.
     max_loss: Annotated[float, Field(gt=0)] = 100.0
+    # Seconds of training between backups for resuming (0: every epoch; multi-worker: always).
+    backup_interval_seconds: Annotated[float, Field(ge=0)] = 10.0
     seed: int = 42
 
 

@@ -234,7 +234,7 @@ def training_callbacks(training: dict[str, Any], log_dir: str, backup_dir: str,
                        steps_per_execution: int = 1) -> list:
     return [
         LossGuard(float(training["max_loss"])),
-        ResumableBackup(backup_dir),
+        ResumableBackup(backup_dir, float(training.get("backup_interval_seconds", 0.0))),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
         keras.callbacks.EarlyStopping(
             monitor="val_auc",

@@ -126,7 +126,8 @@ def test_diverging_training_stops_with_a_clear_error_and_exports_nothing(pipelin
 
 
 def test_interrupted_training_resumes_from_its_last_epoch(pipeline_root, tmp_path):
-    arguments = ["--set", "training.epochs=4", "--set", "training.cpu_replicas=1", *NO_EARLY_STOP]
+    arguments = ["--set", "training.epochs=4", "--set", "training.cpu_replicas=1", *NO_EARLY_STOP,
+                 "--set", "training.backup_interval_seconds=0"]
     crashed = harness(pipeline_root, tmp_path, *arguments, "--interrupt-after-epochs", "2")
     assert crashed["message"] == "interrupted after epoch 2"
     assert any((tmp_path / "backups").iterdir()), "BackupAndRestore left no backup"

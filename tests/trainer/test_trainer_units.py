@@ -68,8 +68,8 @@ def test_f1_in_keras_evaluate_equals_sklearn_on_the_same_predictions():
         assert reported == pytest.approx(f1_score(labels[half], predicted), abs=1e-6)
 
 
-def _interrupted_fit(backup_dir, epochs_done: int = 2):
-    """A real Keras fit that dies after `epochs_done` epochs, leaving a backup behind."""
+def _interrupted_fit(backup_dir, epochs_done: int = 2, interval_seconds: float = 0.0):
+    """A real Keras fit that dies after `epochs_done` epochs, leaving its backups behind."""
     import keras
 
     from trainer.callbacks import ResumableBackup
@@ -81,7 +81,7 @@ def _interrupted_fit(backup_dir, epochs_done: int = 2):
 
     with pytest.raises(RuntimeError, match="killed"):
         _small_model().fit(*_learnable_data(), epochs=5, verbose=0,
-                           callbacks=[ResumableBackup(str(backup_dir)), Killed()])
+                           callbacks=[ResumableBackup(str(backup_dir), interval_seconds), Killed()])
 
 
 def _small_model():
@@ -109,6 +109,12 @@ def _resumed_epochs(backup_dir) -> list[int]:
 def test_training_resumes_after_the_last_saved_epoch(tmp_path):
     _interrupted_fit(tmp_path / "backup")
     assert _resumed_epochs(tmp_path / "backup") == [2, 3, 4]
+
+
+def test_epochs_shorter_than_the_backup_interval_are_not_backed_up(tmp_path):
+    _interrupted_fit(tmp_path / "backup", interval_seconds=3600)
+    assert not list((tmp_path / "backup").glob("*.weights.h5")), "no backup within the interval"
+    assert _resumed_epochs(tmp_path / "backup") == [0, 1, 2, 3, 4]
 
 
 def test_a_truncated_backup_falls_back_on_the_previous_epoch(tmp_path):

@@ -34,8 +34,10 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
-# Long enough to be stopped in the middle of training; never stopped early by the metric.
-LONG_TRAINING = ["--set", "training.epochs=40", "--set", "training.early_stopping_patience=100"]
+# Long enough to be stopped in the middle of training; never stopped early by the metric;
+# every (short) epoch backed up, so that a backup is there to kill the run after.
+LONG_TRAINING = ["--set", "training.epochs=40", "--set", "training.early_stopping_patience=100",
+                 "--set", "training.backup_interval_seconds=0"]
 
 
 @pytest.fixture(scope="module")
